@@ -1,0 +1,107 @@
+/* pyflat: copy a strided N-d view into C-contiguous memory.
+ *
+ * This header is both the C API and the cffi cdef (pyflat/_build.py reads it):
+ * declarations live in one place.  Keep it within what cffi's parser accepts:
+ * no macros other than integer #defines, no inline code.  Lines starting with
+ * '#' other than '#define NAME <integer>' are dropped before cdef.
+ */
+#ifndef PYFLAT_H
+#define PYFLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PF_MAX_DIMS 64
+
+/* Status codes; pf_strerror() turns them into text. */
+typedef enum {
+    PF_OK = 0,
+    PF_ERR_NULL = 1,       /* a required pointer is NULL */
+    PF_ERR_NDIM = 2,       /* ndim outside [0, PF_MAX_DIMS] */
+    PF_ERR_SHAPE = 3,      /* a negative extent */
+    PF_ERR_ITEMSIZE = 4,   /* itemsize < 1 */
+    PF_ERR_OVERFLOW = 5,   /* the total size does not fit in int64 */
+    PF_ERR_THREADS = 6,    /* num_threads < 0 */
+    PF_ERR_NOMEM = 7       /* the thread pool could not be set up */
+} pf_status;
+
+/* How the innermost loops run. */
+typedef enum {
+    PF_KERNEL_NONE = 0,      /* nothing to copy (zero-size) */
+    PF_KERNEL_MEMCPY = 1,    /* innermost axis contiguous in source: memcpy runs */
+    PF_KERNEL_GATHER = 2,    /* innermost axis strided: per-itemsize gather loop */
+    PF_KERNEL_TRANSPOSE = 3  /* another axis is more contiguous: cache-blocked tiles */
+} pf_kernel;
+
+/* Instruction set used by the transpose tiles. */
+typedef enum {
+    PF_SIMD_NONE = 0,   /* portable C */
+    PF_SIMD_SSE2 = 1,
+    PF_SIMD_AVX2 = 2,
+    PF_SIMD_AUTO = -1   /* for pf_force_simd: back to runtime detection */
+} pf_simd;
+
+/* A copy, planned.  Everything here is plain data so that Python can show it.
+ *
+ * The layout after normalisation (size-1 axes dropped, axes contiguous in
+ * both source and destination merged) is ndim/shape/src_strides/dst_strides.
+ * The loop nest runs the outer axes (all but `major` and, for transposes,
+ * `minor`) in destination order; `major` is cut into chunks of `chunk`
+ * elements; one (outer index, chunk) pair is a unit of work, and threads
+ * take contiguous ranges of units.
+ */
+typedef struct {
+    int ndim;
+    int64_t shape[PF_MAX_DIMS];
+    int64_t src_strides[PF_MAX_DIMS];   /* bytes */
+    int64_t dst_strides[PF_MAX_DIMS];   /* bytes, C-contiguous */
+    int64_t itemsize;
+    int64_t nbytes;                     /* bytes written */
+
+    int kernel;          /* pf_kernel */
+    int major;           /* axis cut into chunks: the innermost, or for
+                            transposes the source-contiguous axis */
+    int minor;           /* transposes: the innermost axis; else -1 */
+    int64_t chunk;       /* elements of `major` per unit */
+    int64_t units;       /* outer iterations x chunks */
+    int64_t tile;        /* transposes: tile edge in elements; else 0 */
+    int simd;            /* pf_simd used by the tiles */
+    int streaming;       /* 1: non-temporal stores */
+    int num_threads;     /* threads that will run it */
+} pf_plan;
+
+/* Plan a copy of the view (shape, src_strides in bytes, itemsize) into a
+ * C-contiguous destination.  num_threads: 0 means the library default. */
+int pf_plan_make(pf_plan *plan, int ndim, const int64_t *shape,
+                 const int64_t *src_strides, int64_t itemsize, int num_threads);
+
+/* Run a plan.  src points at the view's first element, dst at plan->nbytes
+ * writable bytes that do not overlap the source. */
+int pf_plan_execute(const pf_plan *plan, const char *src, char *dst);
+
+/* pf_plan_make + pf_plan_execute. */
+int pf_copy(const char *src, char *dst, int ndim, const int64_t *shape,
+            const int64_t *src_strides, int64_t itemsize, int num_threads);
+
+/* Text for a status code (static storage). */
+const char *pf_strerror(int status);
+
+/* Name of a pf_kernel / pf_simd value (static storage). */
+const char *pf_kernel_name(int kernel);
+const char *pf_simd_name(int simd);
+
+/* Library default thread count (0 or less: reset to the CPUs available). */
+void pf_set_default_threads(int num_threads);
+int pf_get_default_threads(void);
+
+/* Worker threads now alive, and stopping them (they restart on demand). */
+int pf_pool_size(void);
+void pf_pool_shutdown(void);
+
+/* Test switches, process-wide: force a SIMD level (PF_SIMD_AUTO to undo;
+ * a level the CPU lacks is clamped to what it has) and streaming stores
+ * (-1 auto, 0 off, 1 on).  Return the previous setting. */
+int pf_force_simd(int simd);
+int pf_force_streaming(int streaming);
+
+#endif /* PYFLAT_H */

@@ -1,0 +1,76 @@
+/* Runtime CPU dispatch for the transpose tiles, and the streaming-store
+ * decision.  The default build targets the baseline ISA; faster variants are
+ * compiled per function with target attributes and picked at run time. */
+#include "internal.h"
+
+#include <stdatomic.h>
+
+static _Atomic int forced_simd = PF_SIMD_AUTO;
+static _Atomic int forced_streaming = -1;
+
+static int cpu_simd(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return PF_SIMD_AVX2;
+    return PF_SIMD_SSE2; /* baseline on x86-64 */
+#else
+    return PF_SIMD_NONE;
+#endif
+}
+
+static int simd_level(void)
+{
+    int best = cpu_simd();
+    int forced = atomic_load(&forced_simd);
+    return forced == PF_SIMD_AUTO || forced > best ? best : forced;
+}
+
+int pf_force_simd(int simd)
+{
+    return atomic_exchange(&forced_simd, simd);
+}
+
+int pf_force_streaming(int streaming)
+{
+    return atomic_exchange(&forced_streaming, streaming);
+}
+
+const char *pf_simd_name(int simd)
+{
+    switch (simd) {
+    case PF_SIMD_NONE: return "portable";
+    case PF_SIMD_SSE2: return "sse2";
+    case PF_SIMD_AVX2: return "avx2";
+    default: return "unknown";
+    }
+}
+
+int64_t pf_tile_edge(int64_t itemsize)
+{
+    int64_t edge = 256 / itemsize;
+    return edge < 8 ? 8 : edge > 64 ? 64 : edge;
+}
+
+int pf_tile_simd(int64_t itemsize, int64_t src_row_stride)
+{
+    (void)itemsize;
+    (void)src_row_stride;
+    (void)simd_level;
+    return PF_SIMD_NONE;
+}
+
+pf_tile_fn pf_simd_tile(int simd, int64_t itemsize)
+{
+    (void)simd;
+    (void)itemsize;
+    return NULL;
+}
+
+int pf_use_streaming(int64_t nbytes)
+{
+    (void)nbytes;
+    int forced = atomic_load(&forced_streaming);
+    return forced >= 0 ? forced : 0;
+}
