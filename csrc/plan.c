@@ -7,7 +7,15 @@
 #include "pyflat.h"
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+static _Atomic int64_t forced_min_bytes_per_thread = -1;
+
+int64_t pf_force_min_bytes_per_thread(int64_t nbytes)
+{
+    return atomic_exchange(&forced_min_bytes_per_thread, nbytes);
+}
 
 static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
 
@@ -109,7 +117,10 @@ static void choose_kernel(pf_plan *p)
 static void choose_threads(pf_plan *p, int num_threads)
 {
     int64_t wanted = num_threads > 0 ? num_threads : pf_get_default_threads();
-    int64_t by_size = p->nbytes / PF_MIN_BYTES_PER_THREAD;
+    int64_t min_bytes = atomic_load(&forced_min_bytes_per_thread);
+    if (min_bytes < 1)
+        min_bytes = PF_MIN_BYTES_PER_THREAD;
+    int64_t by_size = p->nbytes / min_bytes;
     if (wanted > by_size)
         wanted = by_size;
     if (wanted > p->units)

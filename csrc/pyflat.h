@@ -99,9 +99,11 @@ int pf_pool_size(void);
 void pf_pool_shutdown(void);
 
 /* Test switches, process-wide: force a SIMD level (PF_SIMD_AUTO to undo;
- * a level the CPU lacks is clamped to what it has) and streaming stores
- * (-1 auto, 0 off, 1 on).  Return the previous setting. */
+ * a level the CPU lacks is clamped to what it has), streaming stores
+ * (-1 auto, 0 off, 1 on), and the bytes of output each thread needs at least
+ * before several are used (-1 auto).  Each returns the previous setting. */
 int pf_force_simd(int simd);
 int pf_force_streaming(int streaming);
+int64_t pf_force_min_bytes_per_thread(int64_t nbytes);
 
 #endif /* PYFLAT_H */
