@@ -364,7 +364,7 @@ def test_explain_fields():
     assert plan.shape == (8, 1024, 3)           # H and W merged
     assert plan.src_strides == (3072, 1, 1024)
     assert plan.dst_strides == (3072, 3, 1)
-    assert (plan.major_axis, plan.minor_axis) == (1, 2)
+    assert (plan.rows_axis, plan.cols_axis) == (1, 2)
     assert plan.num_threads == 1                 # 24 KiB: too small to split
     assert "transpose" in str(plan)
 
