@@ -70,6 +70,13 @@ static void memcpy_rows(const inner *k, char *d, const char *s, int64_t rows,
         memcpy(d + i * k->d_row, s + i * k->s_row, (size_t)(cols * k->e));
 }
 
+static void stream_rows(const inner *k, char *d, const char *s, int64_t rows,
+                        int64_t cols)
+{
+    for (int64_t i = 0; i < rows; i++)
+        pf_stream_copy(d + i * k->d_row, s + i * k->s_row, cols * k->e);
+}
+
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* A tile: whole micro-kernel blocks in registers, the ragged rest in C. */
@@ -116,8 +123,10 @@ static inner inner_for(const pf_plan *p)
     switch (p->kernel) {
     case PF_KERNEL_MEMCPY:
         /* Short rows: inline element copies beat a libc call per row. */
-        k.copy2d = p->shape[p->cols_axis] * k.e >= PF_MEMCPY_MIN_BYTES
-                       ? memcpy_rows : strided_for(k.e);
+        if (p->shape[p->cols_axis] * k.e < PF_MEMCPY_MIN_BYTES)
+            k.copy2d = strided_for(k.e);
+        else
+            k.copy2d = p->streaming ? stream_rows : memcpy_rows;
         break;
     case PF_KERNEL_TRANSPOSE:
         k.copy2d = transpose_tiles;
@@ -185,6 +194,8 @@ void pf_run_units(const pf_plan *p, const char *src, char *dst, int64_t begin,
             idx[a] = 0;
         }
     }
+    if (p->streaming)
+        pf_stream_fence();
 }
 
 int pf_plan_execute(const pf_plan *p, const char *src, char *dst)

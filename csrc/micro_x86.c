@@ -8,6 +8,8 @@
  */
 #include "internal.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -171,6 +173,28 @@ __attribute__((target("avx2"))) static void avx2_4x4_e8(
     STOREU256(dst + 3 * d_row, _mm256_castpd_si256(_mm256_permute2f128_pd(t1, t3, 0x31)));
 }
 
+void pf_stream_copy(char *dst, const char *src, int64_t n)
+{
+    int64_t head = (int64_t)(-(uintptr_t)dst & 15); /* to 16-byte alignment */
+    if (head > n)
+        head = n;
+    memcpy(dst, src, (size_t)head);
+    dst += head, src += head, n -= head;
+    for (; n >= 64; n -= 64, dst += 64, src += 64) {
+        __m128i a = LOADU(src), b = LOADU(src + 16);
+        __m128i c = LOADU(src + 32), d = LOADU(src + 48);
+        _mm_stream_si128((__m128i *)(void *)dst, a);
+        _mm_stream_si128((__m128i *)(void *)(dst + 16), b);
+        _mm_stream_si128((__m128i *)(void *)(dst + 32), c);
+        _mm_stream_si128((__m128i *)(void *)(dst + 48), d);
+    }
+    for (; n >= 16; n -= 16, dst += 16, src += 16)
+        _mm_stream_si128((__m128i *)(void *)dst, LOADU(src));
+    memcpy(dst, src, (size_t)n);
+}
+
+void pf_stream_fence(void) { _mm_sfence(); }
+
 pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {
     pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
@@ -201,6 +225,13 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 }
 
 #else /* not x86-64: the portable loops only */
+
+void pf_stream_copy(char *dst, const char *src, int64_t n)
+{
+    memcpy(dst, src, (size_t)n);
+}
+
+void pf_stream_fence(void) {}
 
 pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {

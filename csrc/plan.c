@@ -192,7 +192,9 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
 
     choose_kernel(p);
     choose_chunks(p);
-    p->streaming = pf_use_streaming(p->nbytes);
+    p->streaming = p->kernel == PF_KERNEL_MEMCPY
+                   && p->shape[p->cols_axis] * itemsize >= PF_STREAMING_MIN_RUN
+                   && pf_use_streaming(p->nbytes);
     choose_threads(p, num_threads);
     return PF_OK;
 }

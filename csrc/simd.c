@@ -47,18 +47,16 @@ const char *pf_simd_name(int simd)
     }
 }
 
-#include <stdlib.h>
 int64_t pf_tile_edge(int64_t itemsize)
 {
-    const char *env = getenv("PF_TILE_BYTES");
-    int64_t bytes = env ? atoll(env) : 256;
-    int64_t edge = bytes / itemsize;
+    int64_t edge = PF_TILE_BYTES / itemsize;
     return edge < 8 ? 8 : edge > 64 ? 64 : edge;
 }
 
 int pf_use_streaming(int64_t nbytes)
 {
-    (void)nbytes;
     int forced = atomic_load(&forced_streaming);
-    return forced >= 0 ? forced : 0;
+    if (forced >= 0)
+        return forced;
+    return nbytes >= PF_STREAMING_MIN_BYTES;
 }
