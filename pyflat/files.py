@@ -1,0 +1,312 @@
+"""``flatten_file``: flatten a ``.npy`` on disk into a ``(batch, features)``
+``.npy``, with memory bounded by the chunk size rather than the file size.
+
+The source is read in tiles (see :mod:`pyflat.tiles`) into one reused buffer,
+each tile is flattened by :func:`pyflat.batch_flatten` into a second reused
+buffer and written at its place in a temporary file in the destination's
+folder.  Only when every byte is written and fsync'd is the temporary file
+renamed to the destination, so an error, Ctrl-C or SIGKILL never leaves a
+partial file under that name (a SIGKILL can leave the hidden temporary file,
+``.NAME.XXXXXXXX.tmp``, behind; nothing else can).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import secrets
+import stat
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Tuple, Union
+
+import numpy as np
+
+from .api import batch_flatten, channels_last_view, check_data_format
+from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
+from .progress import Progress, check_progress, reporter
+from .tiles import Tile, TileGrid, physical_axes, read_runs
+
+__all__ = ["flatten_file", "FlattenResult"]
+
+PathLike = Union[str, bytes, "os.PathLike[str]"]
+
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class FlattenResult:
+    """What :func:`flatten_file` did."""
+
+    src: str
+    dst: str
+    shape: Tuple[int, int]   # of the output
+    dtype: np.dtype
+    nbytes: int              # data bytes written (without the header)
+    seconds: float           # from opening the source to the fsync'd rename
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / 1e6 / self.seconds if self.seconds > 0 else math.inf
+
+    def summary(self) -> str:
+        """One line: rows, columns, MB, seconds and MB/s."""
+        return (f"{self.dst}: {self.shape[0]} rows x {self.shape[1]} {self.dtype}, "
+                f"{self.nbytes / 1e6:.1f} MB in {self.seconds:.2f} s "
+                f"({self.mb_per_s:.0f} MB/s)")
+
+
+def _path(path: Any, name: str) -> str:
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"{name}: expected a path (str, bytes or os.PathLike), "
+                        f"got {type(path).__name__}") from None
+
+
+def _check_chunk_bytes(chunk_bytes: Any) -> int:
+    if isinstance(chunk_bytes, (bool, np.bool_)):
+        raise TypeError(f"chunk_bytes: expected a positive integer, got {chunk_bytes!r}")
+    try:
+        value = operator.index(chunk_bytes)
+    except TypeError:
+        raise TypeError(f"chunk_bytes: expected a positive integer, got "
+                        f"{type(chunk_bytes).__name__}") from None
+    if value < 1:
+        raise ValueError(f"chunk_bytes: expected a positive integer, got {value}")
+    return value
+
+
+def _renamed(exc: OSError, message: str) -> OSError:
+    """``exc`` as the same kind of error with a message naming the parameter."""
+    return type(exc)(f"{message}: {exc.strerror or exc}")
+
+
+def _open_source(src: str):
+    try:
+        info = os.stat(src)
+        if not stat.S_ISREG(info.st_mode):
+            raise NpyFormatError(f"src {src!r}: not a regular file")
+        f = open(src, "rb", buffering=0)
+    except OSError as exc:
+        raise _renamed(exc, f"src {src!r}") from exc
+    try:
+        return f, read_header(f, "src")
+    except BaseException:
+        f.close()
+        raise
+
+
+def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str:
+    """The folder DST goes in, after refusing what must not be written."""
+    try:
+        info = os.stat(dst)
+    except OSError:
+        info = None
+    if info is not None and os.path.samestat(info, source):
+        raise ValueError(f"dst {dst!r}: is the same file as src; flattening in place "
+                         f"would destroy the source")
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(f"dst {dst!r}: is a directory")
+    if not overwrite and os.path.lexists(dst):
+        raise FileExistsError(f"dst {dst!r}: exists; pass overwrite=True "
+                              f"(--overwrite) to replace it")
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"dst {dst!r}: no such folder {folder!r}")
+    return folder
+
+
+def _create_temporary(folder: str, name: str) -> Tuple[int, str]:
+    """A new hidden file next to DST, created with the usual permissions."""
+    while True:
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                           0o666), path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _renamed(exc, f"dst: cannot create a file in {folder!r}") from exc
+
+
+def _publish(temporary: str, dst: str, overwrite: bool) -> None:
+    """Give the complete file its name, atomically."""
+    if overwrite:
+        os.replace(temporary, dst)
+        return
+    try:
+        os.link(temporary, dst)  # fails if DST appeared meanwhile: never clobber it
+    except FileExistsError:
+        raise FileExistsError(f"dst {dst!r}: appeared while flattening; not replaced "
+                              f"(pass overwrite=True to replace it)") from None
+    except OSError:  # a file system without hard links
+        if os.path.lexists(dst):
+            raise FileExistsError(f"dst {dst!r}: appeared while flattening") from None
+        os.replace(temporary, dst)
+        return
+    os.unlink(temporary)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
+    view = memoryview(buffer)
+    while view:
+        count = os.preadv(fd, [view], offset)
+        if count == 0:
+            raise NpyFormatError("src: the file ended early (was it truncated while "
+                                 "being read?)")
+        view, offset = view[count:], offset + count
+
+
+def _pwrite_all(fd: int, buffer: np.ndarray, offset: int) -> None:
+    view = memoryview(buffer)
+    while view:
+        try:
+            count = os.pwrite(fd, view, offset)
+        except OSError as exc:  # no space left, quota, I/O error
+            raise _renamed(exc, "dst: writing the temporary file failed") from exc
+        view, offset = view[count:], offset + count
+
+
+def _write_tile(fd: int, flat: np.ndarray, tile: Tile, features: int, itemsize: int,
+                data_offset: int) -> None:
+    """Write the flattened ``tile`` at its rows and columns of the output."""
+    row_bytes = features * itemsize
+    if tile.cols == (0, features):  # whole rows: one write
+        _pwrite_all(fd, flat, data_offset + tile.rows[0] * row_bytes)
+        return
+    width = (tile.cols[1] - tile.cols[0]) * itemsize
+    for k, row in enumerate(range(*tile.rows)):
+        _pwrite_all(fd, flat[k * width:(k + 1) * width],
+                    data_offset + row * row_bytes + tile.cols[0] * itemsize)
+
+
+def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
+                data_format: str, chunk_bytes: int,
+                update: Callable[[int], None]) -> None:
+    """Flatten the source's data into the destination, one tile at a time."""
+    dtype, itemsize = header.dtype, header.dtype.itemsize
+    grid = TileGrid(header.shape, header.fortran_order, data_format,
+                    chunk_bytes // itemsize)
+    rows, cols = grid.tile_size
+    # Two buffers for the whole run: the packed source box, the flat tile.
+    packed_buffer = np.empty(rows * cols * itemsize, np.uint8)
+    flat_buffer = np.empty_like(packed_buffer)
+    order = physical_axes(len(header.shape), header.fortran_order)
+    to_logical = np.argsort(order)
+    for tile in grid:
+        extents = [hi - lo for lo, hi in tile.box]
+        nbytes = math.prod(extents) * itemsize
+        packed, position = packed_buffer[:nbytes], 0
+        for offset, length in read_runs(header.shape, tile.box, header.fortran_order):
+            end = position + length * itemsize
+            _pread_exactly(src_fd, packed[position:end],
+                           header.data_offset + offset * itemsize)
+            position = end
+        box = packed.view(dtype).reshape([extents[a] for a in order]).transpose(to_logical)
+        if channels_last_view(box, data_format).flags.c_contiguous:
+            flat = packed  # already in output order: a C-order channels_last source
+        else:
+            flat = flat_buffer[:nbytes]
+            batch_flatten(box, data_format=data_format,
+                          out=flat.view(dtype).reshape(tile.shape))
+        _write_tile(dst_fd, flat, tile, grid.features, itemsize, data_offset)
+        update(nbytes)
+
+
+def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_last",
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = False,
+                 progress: Progress = None) -> FlattenResult:
+    """Flatten the array in the ``.npy`` file ``src`` into a new ``.npy`` ``dst``
+    of shape ``(batch, features)``, as :func:`pyflat.batch_flatten` would, with
+    memory bounded by ``chunk_bytes`` rather than by the file's size.
+
+    Parameters
+    ----------
+    src : path
+        A ``.npy`` file (format 1.0, 2.0 or 3.0, C or Fortran order) of any
+        fixed-size dtype with at least one dimension.  Object dtypes are
+        refused: reading them would mean unpickling, which is never done.
+    dst : path
+        Where to write the result.  It is written to a temporary file in the
+        same folder, fsync'd, and renamed to ``dst`` only when complete: on
+        any error or interruption ``dst`` is not created (or not replaced).
+    data_format : {"channels_last", "channels_first"}
+        As for :func:`pyflat.batch_flatten`.
+    chunk_bytes : int
+        The size of a chunk (a tile of the output).  Two buffers of this size
+        are the memory used besides the interpreter's.
+    overwrite : bool
+        Replace an existing ``dst``; refused by default.  ``dst`` being the
+        same file as ``src`` is always refused.
+    progress : None, bool or callable
+        ``None``: a tqdm bar on stderr when tqdm is installed and stderr is a
+        terminal.  ``False``: silent.  ``True``: a bar even when stderr is not
+        a terminal (needs tqdm).  A callable is called as
+        ``progress(done_bytes, total_bytes)`` after each chunk.
+
+    Returns
+    -------
+    FlattenResult
+        Paths, output shape and dtype, bytes and seconds; ``summary()`` gives
+        them as one line.
+
+    Raises
+    ------
+    NpyFormatError (a ValueError)
+        ``src`` is not a readable ``.npy``: bad magic, corrupt or truncated
+        header, a file shorter than its header says, an object dtype.
+    ValueError, TypeError
+        A bad argument, a 0-d array, or ``dst`` the same file as ``src``.
+    OSError
+        ``src`` missing or unreadable, ``dst`` existing (FileExistsError),
+        a directory, in a missing folder, or not writable.
+    """
+    src, dst = _path(src, "src"), _path(dst, "dst")
+    check_data_format(data_format)
+    chunk_bytes = _check_chunk_bytes(chunk_bytes)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")
+    progress = check_progress(progress)
+
+    start = time.perf_counter()
+    source, header = _open_source(src)
+    with source:
+        if not header.shape:
+            raise ValueError(f"src {src!r}: holds a 0-d array; expected at least 1 "
+                             f"dimension (the batch axis)")
+        folder = _check_destination(dst, os.fstat(source.fileno()), bool(overwrite))
+        shape = (header.shape[0], math.prod(header.shape[1:]))
+        file_header = encode_header(header.dtype, shape)
+        fd, temporary = _create_temporary(folder, os.path.basename(dst))
+        try:
+            try:
+                _pwrite_all(fd, np.frombuffer(file_header, np.uint8), 0)
+                if header.nbytes:
+                    with reporter(progress, header.nbytes,
+                                  os.path.basename(dst)) as update:
+                        _copy_tiles(source.fileno(), header, fd, len(file_header),
+                                    data_format, chunk_bytes, update)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _publish(temporary, dst, bool(overwrite))
+        except BaseException:  # also Ctrl-C: no partial file may stay behind
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+    _fsync_folder(folder)
+    return FlattenResult(src=src, dst=dst, shape=shape, dtype=header.dtype,
+                         nbytes=header.nbytes, seconds=time.perf_counter() - start)
