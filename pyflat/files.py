@@ -191,37 +191,41 @@ def _write_tile(fd: int, flat: np.ndarray, tile: Tile, features: int, itemsize: 
                     data_offset + row * row_bytes + tile.cols[0] * itemsize)
 
 
+def _read_box(src_fd: int, header: NpyHeader, tile: Tile, buffer: np.ndarray) -> np.ndarray:
+    """Read the tile's source box into ``buffer``; the box as an array (a
+    view of ``buffer`` with the source's axes)."""
+    itemsize = header.dtype.itemsize
+    extents = [hi - lo for lo, hi in tile.box]
+    position = 0
+    for offset, length in read_runs(header.shape, tile.box, header.fortran_order):
+        end = position + length * itemsize
+        _pread_exactly(src_fd, buffer[position:end], header.data_offset + offset * itemsize)
+        position = end
+    order = physical_axes(len(extents), header.fortran_order)
+    packed = buffer[:position].view(header.dtype).reshape([extents[a] for a in order])
+    return packed.transpose(np.argsort(order))
+
+
 def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
                 data_format: str, chunk_bytes: int,
                 update: Callable[[int], None]) -> None:
-    """Flatten the source's data into the destination, one tile at a time."""
+    """Flatten the source's data into the destination, one tile at a time,
+    through two buffers allocated once: the source box, the flat tile."""
     dtype, itemsize = header.dtype, header.dtype.itemsize
     grid = TileGrid(header.shape, header.fortran_order, data_format,
                     chunk_bytes // itemsize)
     rows, cols = grid.tile_size
-    # Two buffers for the whole run: the packed source box, the flat tile.
     packed_buffer = np.empty(rows * cols * itemsize, np.uint8)
-    flat_buffer = np.empty_like(packed_buffer)
-    order = physical_axes(len(header.shape), header.fortran_order)
-    to_logical = np.argsort(order)
+    flat_buffer = np.empty_like(packed_buffer)  # never touched for a plain copy
     for tile in grid:
-        extents = [hi - lo for lo, hi in tile.box]
-        nbytes = math.prod(extents) * itemsize
-        packed, position = packed_buffer[:nbytes], 0
-        for offset, length in read_runs(header.shape, tile.box, header.fortran_order):
-            end = position + length * itemsize
-            _pread_exactly(src_fd, packed[position:end],
-                           header.data_offset + offset * itemsize)
-            position = end
-        box = packed.view(dtype).reshape([extents[a] for a in order]).transpose(to_logical)
-        if channels_last_view(box, data_format).flags.c_contiguous:
-            flat = packed  # already in output order: a C-order channels_last source
-        else:
-            flat = flat_buffer[:nbytes]
+        box = _read_box(src_fd, header, tile, packed_buffer)
+        flat = packed_buffer[:box.nbytes]
+        if not channels_last_view(box, data_format).flags.c_contiguous:
+            flat = flat_buffer[:box.nbytes]
             batch_flatten(box, data_format=data_format,
                           out=flat.view(dtype).reshape(tile.shape))
         _write_tile(dst_fd, flat, tile, grid.features, itemsize, data_offset)
-        update(nbytes)
+        update(box.nbytes)
 
 
 def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_last",

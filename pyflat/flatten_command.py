@@ -30,7 +30,9 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="pyflat flatten", description=__doc__,
+        prog="pyflat flatten",
+        description="Flatten a .npy file, however large, into a (batch, features) .npy, "
+                    "chunk by chunk; DST appears only when complete.",
         epilog="Exit status: 0 done, 2 bad arguments or a bad file, 130 interrupted.")
     parser.add_argument("src", metavar="SRC", help="the .npy file to read")
     parser.add_argument("dst", metavar="DST", help="the .npy file to write")
