@@ -3,11 +3,8 @@
 
 The source is read in tiles (see :mod:`pyflat.tiles`) into one reused buffer,
 each tile is flattened by :func:`pyflat.batch_flatten` into a second reused
-buffer and written at its place in a temporary file in the destination's
-folder.  Only when every byte is written and fsync'd is the temporary file
-renamed to the destination, so an error, Ctrl-C or SIGKILL never leaves a
-partial file under that name (a SIGKILL can leave the hidden temporary file,
-``.NAME.XXXXXXXX.tmp``, behind; nothing else can).
+buffer and written at its place in the output, which appears under its name
+only when complete (see :mod:`pyflat.atomic`).
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 import math
 import operator
 import os
-import secrets
 import stat
 import time
 from dataclasses import dataclass
@@ -24,6 +20,7 @@ from typing import Any, Callable, Tuple, Union
 import numpy as np
 
 from .api import batch_flatten, channels_last_view, check_data_format
+from .atomic import atomic_output
 from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
 from .progress import Progress, check_progress, reporter
 from .tiles import Tile, TileGrid, physical_axes, read_runs
@@ -98,8 +95,8 @@ def _open_source(src: str):
         raise
 
 
-def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str:
-    """The folder DST goes in, after refusing what must not be written."""
+def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> None:
+    """Refuse a DST that must not be written."""
     try:
         info = os.stat(dst)
     except OSError:
@@ -115,47 +112,6 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"dst {dst!r}: no such folder {folder!r}")
-    return folder
-
-
-def _create_temporary(folder: str, name: str) -> Tuple[int, str]:
-    """A new hidden file next to DST, created with the usual permissions."""
-    while True:
-        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                           0o666), path
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise _renamed(exc, f"dst: cannot create a file in {folder!r}") from exc
-
-
-def _publish(temporary: str, dst: str, overwrite: bool) -> None:
-    """Give the complete file its name, atomically."""
-    if overwrite:
-        os.replace(temporary, dst)
-        return
-    try:
-        os.link(temporary, dst)  # fails if DST appeared meanwhile: never clobber it
-    except FileExistsError:
-        raise FileExistsError(f"dst {dst!r}: appeared while flattening; not replaced "
-                              f"(pass overwrite=True to replace it)") from None
-    except OSError:  # a file system without hard links
-        if os.path.lexists(dst):
-            raise FileExistsError(f"dst {dst!r}: appeared while flattening") from None
-        os.replace(temporary, dst)
-        return
-    os.unlink(temporary)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the rename itself durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
@@ -289,28 +245,14 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_l
         if not header.shape:
             raise ValueError(f"src {src!r}: holds a 0-d array; expected at least 1 "
                              f"dimension (the batch axis)")
-        folder = _check_destination(dst, os.fstat(source.fileno()), bool(overwrite))
+        _check_destination(dst, os.fstat(source.fileno()), bool(overwrite))
         shape = (header.shape[0], math.prod(header.shape[1:]))
         file_header = encode_header(header.dtype, shape)
-        fd, temporary = _create_temporary(folder, os.path.basename(dst))
-        try:
-            try:
-                _pwrite_all(fd, np.frombuffer(file_header, np.uint8), 0)
-                if header.nbytes:
-                    with reporter(progress, header.nbytes,
-                                  os.path.basename(dst)) as update:
-                        _copy_tiles(source.fileno(), header, fd, len(file_header),
-                                    data_format, chunk_bytes, update)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _publish(temporary, dst, bool(overwrite))
-        except BaseException:  # also Ctrl-C: no partial file may stay behind
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            raise
-    _fsync_folder(folder)
+        with atomic_output(dst, bool(overwrite)) as fd:
+            _pwrite_all(fd, np.frombuffer(file_header, np.uint8), 0)
+            if header.nbytes:
+                with reporter(progress, header.nbytes, os.path.basename(dst)) as update:
+                    _copy_tiles(source.fileno(), header, fd, len(file_header),
+                                data_format, chunk_bytes, update)
     return FlattenResult(src=src, dst=dst, shape=shape, dtype=header.dtype,
                          nbytes=header.nbytes, seconds=time.perf_counter() - start)
