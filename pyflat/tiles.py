@@ -60,7 +60,7 @@ def _column_blocks(fshape: Sequence[int], max_cols: int) -> Iterator[Tuple[Range
     if total <= max_cols:
         yield (0, total), [(0, d) for d in fshape]
         return
-    # suffix[j]: columns spanned by one step along axis j - 1
+    # suffix[j] = prod(fshape[j:]): the columns one step along axis j - 1 spans
     suffix = [math.prod(fshape[j:]) for j in range(len(fshape) + 1)]
     split = next(j for j in range(len(fshape)) if suffix[j + 1] <= max_cols)
     granule, size = suffix[split + 1], fshape[split]
