@@ -216,6 +216,29 @@ def test_a_dst_appearing_mid_run_is_not_clobbered(tmp_path):
     assert listing(tmp_path) == ["dst.npy", "src.npy"]
 
 
+class _Armed:
+    """Unpickling this runs ``os.mkdir(marker)``: proof of any unpickling."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_pickled_npy_is_refused_and_nothing_is_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+    src, dst = tmp_path / "armed.npy", tmp_path / "dst.npy"
+    np.save(src, np.array([_Armed(marker), 1], dtype=object), allow_pickle=True)
+    np.load(src, allow_pickle=True)  # the payload is live: numpy runs it...
+    assert marker.is_dir()
+    marker.rmdir()
+    with pytest.raises(NpyFormatError, match="holds Python objects.*never unpickles"):
+        flatten_file(src, dst, progress=False)
+    assert not marker.exists(), "the pickle payload ran"  # ...pyflat does not
+    assert listing(tmp_path) == ["armed.npy"]
+
+
 # Bad input: each a clear exception naming the parameter; DST untouched.
 
 def _bad_files(tmp_path):
