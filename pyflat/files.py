@@ -147,6 +147,16 @@ def _write_tile(fd: int, flat: np.ndarray, tile: Tile, features: int, itemsize: 
                     data_offset + row * row_bytes + tile.cols[0] * itemsize)
 
 
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel write a finished band of rows to disk now, without
+    waiting, and drop it from the page cache once written.  The disk then
+    works while the next tiles are flattened (the final fsync has little
+    left), and an output larger than memory does not push everything else
+    out of the cache."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
 def _read_box(src_fd: int, header: NpyHeader, tile: Tile, buffer: np.ndarray) -> np.ndarray:
     """Read the tile's source box into ``buffer``; the box as an array (a
     view of ``buffer`` with the source's axes)."""
@@ -181,6 +191,10 @@ def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
             batch_flatten(box, data_format=data_format,
                           out=flat.view(dtype).reshape(tile.shape))
         _write_tile(dst_fd, flat, tile, grid.features, itemsize, data_offset)
+        if tile.cols[1] == grid.features:  # the last tile of a band of rows
+            row_bytes = grid.features * itemsize
+            _start_writeback(dst_fd, data_offset + tile.rows[0] * row_bytes,
+                             (tile.rows[1] - tile.rows[0]) * row_bytes)
         update(box.nbytes)
 
 
