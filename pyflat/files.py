@@ -15,7 +15,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Tuple, Union
+from typing import Any, BinaryIO, Callable, Tuple, Union
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def _renamed(exc: OSError, message: str) -> OSError:
     return type(exc)(f"{message}: {exc.strerror or exc}")
 
 
-def _open_source(src: str):
+def _open_source(src: str) -> Tuple[BinaryIO, NpyHeader]:
     try:
         info = os.stat(src)
         if not stat.S_ISREG(info.st_mode):
@@ -115,6 +115,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> Non
 
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
+    """Fill ``buffer`` from ``offset`` of the source."""
     view = memoryview(buffer)
     while view:
         count = os.preadv(fd, [view], offset)
@@ -124,7 +125,8 @@ def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
         view, offset = view[count:], offset + count
 
 
-def _pwrite_all(fd: int, buffer: np.ndarray, offset: int) -> None:
+def _pwrite_all(fd: int, buffer: Any, offset: int) -> None:
+    """Write all of ``buffer`` (bytes-like) at ``offset`` of the output."""
     view = memoryview(buffer)
     while view:
         try:
@@ -263,7 +265,7 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_l
         shape = (header.shape[0], math.prod(header.shape[1:]))
         file_header = encode_header(header.dtype, shape)
         with atomic_output(dst, bool(overwrite)) as fd:
-            _pwrite_all(fd, np.frombuffer(file_header, np.uint8), 0)
+            _pwrite_all(fd, file_header, 0)
             if header.nbytes:
                 with reporter(progress, header.nbytes, os.path.basename(dst)) as update:
                     _copy_tiles(source.fileno(), header, fd, len(file_header),
