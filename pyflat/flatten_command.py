@@ -24,12 +24,18 @@ def _chunk_mb(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A bad option gets one line too, as a bad file does."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pyflat flatten",
         description="Flatten a .npy file, however large, into a (batch, features) .npy, "
                     "chunk by chunk; DST appears only when complete.",

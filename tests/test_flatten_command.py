@@ -134,6 +134,8 @@ def test_a_bad_file_in_a_real_process_gives_no_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
+    (["--chunk-mb"], "--chunk-mb: expected one argument"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
     (["--chunk-mb", "0"], "--chunk-mb: expected a positive number of MiB, got '0'"),
     (["--chunk-mb", "lots"], "--chunk-mb: expected a positive number of MiB"),
     (["--chunk-mb", "nan"], "--chunk-mb: expected a positive number of MiB"),
@@ -144,7 +146,9 @@ def test_bad_options_exit_2(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as info:
         main(["flatten", str(tmp_path / "src.npy"), str(tmp_path / "dst.npy"), *args])
     assert info.value.code == 2
-    assert message in capsys.readouterr().err.splitlines()[-1]
+    err = capsys.readouterr().err
+    assert err.startswith("pyflat flatten: error: ") and err.count("\n") == 1
+    assert message in err
     assert not (tmp_path / "dst.npy").exists()
 
 
