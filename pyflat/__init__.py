@@ -9,7 +9,9 @@ memory speed.
 
 from .api import ascontiguousarray, batch_flatten, flatten
 from .explain import Plan, explain
+from .files import flatten_file
 from .layer import Flatten
+from .stream import iter_flatten
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
@@ -17,4 +19,5 @@ __version__ = "0.1.0"
 __all__ = [
     "batch_flatten", "flatten", "ascontiguousarray", "Flatten",
     "explain", "Plan", "set_num_threads", "get_num_threads",
+    "flatten_file", "iter_flatten",
 ]

@@ -1,0 +1,68 @@
+"""``pyflat flatten SRC DST``: flatten a ``.npy`` file, however large, into a
+``(batch, features)`` ``.npy``, chunk by chunk, replacing nothing unless asked."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Optional, Sequence
+
+from .api import DATA_FORMATS
+from .files import DEFAULT_CHUNK_BYTES, flatten_file
+
+MIB = 2**20
+
+
+def _chunk_mb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value * MIB >= 1):
+        raise argparse.ArgumentTypeError(f"expected a positive number of MiB, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A bad option gets one line too, as a bad file does."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _Parser(
+        prog="pyflat flatten",
+        description="Flatten a .npy file, however large, into a (batch, features) .npy, "
+                    "chunk by chunk; DST appears only when complete.",
+        epilog="Exit status: 0 done, 2 bad arguments or a bad file, 130 interrupted.")
+    parser.add_argument("src", metavar="SRC", help="the .npy file to read")
+    parser.add_argument("dst", metavar="DST", help="the .npy file to write")
+    parser.add_argument("--data-format", choices=DATA_FORMATS, default="channels_last",
+                        help="channels_first moves axis 1 last before flattening "
+                             "(default: %(default)s)")
+    parser.add_argument("--chunk-mb", type=_chunk_mb, default=DEFAULT_CHUNK_BYTES / MIB,
+                        metavar="N", help="chunk size in MiB; memory use is about two "
+                                          "chunks (default: %(default)g)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none when stderr is not a "
+                             "terminal or tqdm is not installed)")
+    args = parser.parse_args(argv)
+    try:
+        result = flatten_file(args.src, args.dst, data_format=args.data_format,
+                              chunk_bytes=int(args.chunk_mb * MIB),
+                              overwrite=args.overwrite,
+                              progress=False if args.no_progress else None)
+    except KeyboardInterrupt:
+        print("pyflat flatten: interrupted; DST left untouched", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, ImportError) as exc:
+        print(f"pyflat flatten: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0

@@ -1,0 +1,72 @@
+"""``iter_flatten``: flatten the batches of a data pipeline as they come."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Optional
+
+import numpy as np
+
+from .api import as_array, batch_flatten, batch_shape, check_data_format
+
+__all__ = ["iter_flatten"]
+
+
+def iter_flatten(batches: Iterable[Any], *, data_format: str = "channels_last",
+                 reuse_output: bool = False) -> Iterator[np.ndarray]:
+    """Flatten each batch of ``batches``, lazily: a generator of
+    ``batch_flatten(batch, data_format=data_format)``.
+
+    Parameters
+    ----------
+    batches : iterable of array_like
+        Any iterable of arrays of at least 1 dimension: a list, a
+        ``torch.utils.data.DataLoader``, ``tf.data.Dataset.as_numpy_iterator()``.
+    data_format : {"channels_last", "channels_first"}
+        As for :func:`pyflat.batch_flatten`.
+    reuse_output : bool
+        ``False`` (default): each result is a new array, or a view of its
+        batch when that is already flat in C order.  ``True``: one output
+        array is reused, and yielded again, for as long as the flattened
+        shape and dtype repeat; a new one is made when they change (the last,
+        smaller batch of an epoch).  **Each result is then overwritten by the
+        next**: use it, or copy it, before asking for the next one.  Saves an
+        allocation per batch; results are never views of the batches.
+
+    Yields
+    ------
+    ndarray
+        ``(batch, features)``, C-contiguous, with the batch's dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At the call: ``batches`` is not iterable, or a bad ``data_format``
+        or ``reuse_output``.  While iterating: a batch that is not an array
+        or is 0-d (the message names it as ``batches[i]``).
+    """
+    check_data_format(data_format)
+    if not isinstance(reuse_output, (bool, np.bool_)):
+        raise TypeError(f"reuse_output: expected True or False, got {reuse_output!r}")
+    try:
+        iterator = iter(batches)
+    except TypeError:
+        raise TypeError(f"batches: expected an iterable of arrays, got "
+                        f"{type(batches).__name__}") from None
+    return _flattened(iterator, data_format, bool(reuse_output))
+
+
+def _flattened(batches: Iterator[Any], data_format: str,
+               reuse_output: bool) -> Iterator[np.ndarray]:
+    out: Optional[np.ndarray] = None
+    for index, batch in enumerate(batches):
+        array = as_array(batch, f"batches[{index}]")
+        if array.ndim == 0:
+            raise ValueError(f"batches[{index}]: expected at least 1 dimension "
+                             f"(the batch axis), got a 0-d array")
+        if not reuse_output:
+            yield batch_flatten(array, data_format=data_format)
+            continue
+        shape = batch_shape(array.shape)
+        if out is None or out.shape != shape or out.dtype != array.dtype:
+            out = np.empty(shape, dtype=array.dtype)
+        yield batch_flatten(array, data_format=data_format, out=out)
