@@ -16,7 +16,7 @@ from .cases import CASES, Case, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
 from .report import Report, write_atomic
-from .runner import Settings, WrongResult, run
+from .runner import Settings, WrongResult, run, step_count
 
 __all__ = ["main", "parser"]
 
@@ -93,7 +93,7 @@ def _check_outputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
 
 def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]]:
     """A tqdm bar on stderr (when tqdm is installed and stderr is a terminal):
-    the callback the runner calls before each measurement, and a closer."""
+    the callback the runner calls before each step, and a closer."""
     try:
         from tqdm import tqdm
     except ImportError:
@@ -128,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     impls = default_impls(args.threads or sorted({1, available_cpus()}), torch)
     settings = Settings(quick=args.quick,
                         repeat=args.repeat or (QUICK_REPEAT if args.quick else FULL_REPEAT))
-    step, close = _progress_bar(len(cases) * len(impls))
+    step, close = _progress_bar(step_count(cases, impls, settings))
     try:
         infos, records = run(cases, impls, settings, step)
     except WrongResult as exc:

@@ -14,7 +14,7 @@ import contextlib
 import ctypes
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Optional
 
 import numpy as np
@@ -26,6 +26,10 @@ from .cases import channels_last_view
 __all__ = ["Impl", "default_impls", "import_torch", "ParallelMemcpy"]
 
 Work = Callable[[], Any]
+
+
+def _no_setting(threads: int) -> ContextManager:
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,7 @@ class Impl:
     threads: int
     prepare: Callable[[np.ndarray, str, int], Optional[Work]]
     traced: bool = False
-    setting: Callable[[int], ContextManager] = field(
-        default=lambda threads: contextlib.nullcontext())
+    setting: Callable[[int], ContextManager] = _no_setting
 
     @property
     def label(self) -> str:

@@ -62,11 +62,11 @@ class Report:
         if vs_torch:
             text += (f" and at {_geomean(vs_torch):.2f}x the speed of torch at its best "
                      f"thread count ({min(vs_torch):.2f}x to {max(vs_torch):.2f}x)")
-        peaks = [r.peak_bytes / c.output_bytes for r, c in zip(ours, copying)
-                 if r.peak_bytes is not None and c.output_bytes]
-        if peaks:
-            text += (f"; the most it allocates in a call is {max(peaks):.2f}x "
-                     "the output's size")
+        extra = [r.peak_bytes - c.output_bytes for r, c in zip(ours, copying)
+                 if r.peak_bytes is not None]
+        if extra:
+            text += (f"; a call allocates its output and at most {max(extra)} bytes more "
+                     "(tracemalloc)")
         return text + "."
 
     # -- JSON ------------------------------------------------------------------

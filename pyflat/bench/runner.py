@@ -2,13 +2,15 @@
 
 For each case the input is built once, every implementation's result is
 checked against numpy's (byte for byte) before it is timed, and the timing is
-the best of several repetitions after a warm-up.  The derived figures of a
+the best of several repetitions after a warm-up, taken in rounds of one
+repetition of every implementation.  The derived figures of a
 case (fraction of memcpy, speedup over numpy) come from rows measured
 moments apart, so the noise of a shared machine mostly cancels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import time
@@ -21,7 +23,7 @@ import numpy as np
 from .cases import Case, channels_last_view
 from .impls import Impl, Work, output_nbytes
 
-__all__ = ["CaseInfo", "Record", "Settings", "WrongResult", "run", "best_seconds",
+__all__ = ["CaseInfo", "Record", "Settings", "WrongResult", "run", "step_count",
            "peak_bytes"]
 
 
@@ -32,7 +34,8 @@ class WrongResult(AssertionError):
 @dataclass(frozen=True)
 class Settings:
     """How long to measure: ``repeat`` timed repetitions after a warm-up, each
-    looping the call until it lasts ``min_seconds`` (for tiny inputs)."""
+    looping the call until it lasts ``min_seconds`` (for tiny inputs);
+    ``quick``: the scaled-down sizes."""
 
     quick: bool = False
     repeat: int = 7
@@ -80,26 +83,32 @@ class Record:
         return {**asdict(self), "gbps": self.gbps}
 
 
-def best_seconds(work: Work, repeat: int, min_seconds: float = 2e-3) -> float:
-    """Seconds per call: the best of ``repeat`` repetitions after one warm-up
-    call, each repetition looping enough calls to last ``min_seconds``."""
+def calls_per_repetition(work: Work, min_seconds: float) -> int:
+    """Calls per timed repetition: enough to last ``min_seconds``, from the
+    time of one call (which also serves as the warm-up)."""
     start = time.perf_counter()
     work()
     once = time.perf_counter() - start
-    loops = max(1, math.ceil(min_seconds / once)) if once > 0 else 1000
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as timeit does: a collection is not the call's cost
+    return max(1, math.ceil(min_seconds / once)) if once > 0 else 1000
+
+
+def seconds_per_call(work: Work, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        work()
+    return (time.perf_counter() - start) / calls
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """As timeit does: a garbage collection is not the call's cost."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        best = math.inf
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for _ in range(loops):
-                work()
-            best = min(best, (time.perf_counter() - start) / loops)
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
-    return best
 
 
 def peak_bytes(work: Work) -> int:
@@ -128,8 +137,8 @@ def _measure_case(case: Case, impls: Sequence[Impl], settings: Settings,
     info = CaseInfo(case.name, case.description, str(a.dtype), a.shape, case.data_format,
                     output_nbytes(a), bool(view.flags.c_contiguous))
     reference = np.ascontiguousarray(view).reshape(a.shape[0], -1)
-    moved = 2 * info.output_bytes
-    records = []
+
+    timed = []  # (impl, work, calls per repetition)
     for impl in impls:
         progress(f"{case.name}: {impl.label}")
         work = impl.work(a, case.data_format)
@@ -140,9 +149,21 @@ def _measure_case(case: Case, impls: Sequence[Impl], settings: Settings,
             if result is not None and not _same_bytes(result, reference):
                 raise WrongResult(f"{impl.label} gave a wrong result for case {case.name}")
             del result
-            seconds = best_seconds(work, settings.repeat, settings.min_seconds)
-        peak = peak_bytes(work) if impl.traced else None
-        records.append(Record(case.name, impl.name, impl.threads, seconds, moved, peak))
+            timed.append((impl, work, calls_per_repetition(work, settings.min_seconds)))
+
+    # Rounds of one repetition of every implementation: a burst of load from
+    # elsewhere on the machine slows one round of all, not all of one.
+    best = [math.inf] * len(timed)
+    for round_ in range(settings.repeat):
+        progress(f"{case.name}: round {round_ + 1} of {settings.repeat}")
+        with _gc_paused():
+            for k, (impl, work, calls) in enumerate(timed):
+                with impl.setting(impl.threads):
+                    best[k] = min(best[k], seconds_per_call(work, calls))
+
+    records = [Record(case.name, impl.name, impl.threads, seconds, 2 * info.output_bytes,
+                      peak_bytes(work) if impl.traced else None)
+               for (impl, work, _), seconds in zip(timed, best)]
     _derive(records)
     return info, records
 
@@ -163,6 +184,12 @@ def _derive(records: list[Record]) -> None:
             r.speedup_vs_numpy = numpy_seconds / r.seconds
 
 
+def step_count(cases: Sequence[Case], impls: Sequence[Impl], settings: Settings) -> int:
+    """Steps of :func:`run`: per case, a check of each implementation, then
+    the timed rounds."""
+    return len(cases) * (len(impls) + settings.repeat)
+
+
 def run(cases: Sequence[Case], impls: Sequence[Impl], settings: Settings = Settings(),
         progress: Optional[Callable[[str], None]] = None
         ) -> tuple[list[CaseInfo], list[Record]]:
@@ -171,7 +198,7 @@ def run(cases: Sequence[Case], impls: Sequence[Impl], settings: Settings = Setti
     Returns the cases as built and one record per (case, implementation,
     threads); an implementation that cannot take a case (torch and negative
     strides) has no record there.  ``progress(label)`` is called before each
-    measurement (``len(cases) * len(impls)`` calls).  Raises
+    step (:func:`step_count` of them).  Raises
     :class:`WrongResult` when an implementation's output differs from numpy's.
     """
     progress = progress or (lambda label: None)
