@@ -98,7 +98,7 @@ def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]
         from tqdm import tqdm
     except ImportError:
         return (lambda label: None), (lambda: None)
-    bar = tqdm(total=total, unit="row", file=sys.stderr, disable=None, leave=False)
+    bar = tqdm(total=total, unit="step", file=sys.stderr, disable=None, leave=False)
     started = []
 
     def step(label: str) -> None:

@@ -52,7 +52,8 @@ class Report:
             return "No case copies: nothing to compare."
         fractions = [r.fraction_of_memcpy for r in ours]
         vs_numpy = [r.speedup_vs_numpy for r in ours]
-        text = (f"Over the {len(ours)} cases that copy, pyflat with {top} thread"
+        cases = f"{len(ours)} cases that copy" if len(ours) > 1 else "1 case that copies"
+        text = (f"Over the {cases}, pyflat with {top} thread"
                 f"{'s' if top > 1 else ''} reaches a median {statistics.median(fractions):.0%} "
                 f"of memcpy ({min(fractions):.0%} to {max(fractions):.0%}) and runs at "
                 f"{_geomean(vs_numpy):.2f}x numpy's speed (geometric mean; "
@@ -109,7 +110,7 @@ class Report:
         for c in self.cases:
             memcpy, ours, torch = (self.row(c.name, "memcpy"), self.row(c.name, "pyflat", top),
                                    self.row(c.name, "torch"))
-            cells = [c.name, f"{c.dtype} {_shape(c.input_shape)}", f"{c.output_bytes / 1e6:.1f}",
+            cells = [c.name, f"{c.dtype} {_shape(c.input_shape)}", f"{c.output_bytes / 1e6:.3g}",
                      f"{memcpy.gbps:.1f}" if memcpy else "-"]
             for impl, threads in series:
                 r = self.row(c.name, impl, threads)
@@ -135,8 +136,7 @@ class Report:
             f"torch {m['torch'] or 'not installed'}"
             + (f" ({m['torch_threads']} threads by default)" if m['torch'] else "")
             + f", pyflat {m['pyflat']} (SIMD: {m['pyflat_simd']}).  ",
-            f"Sizes: {'scaled down (--quick)' if self.settings.quick else 'full'}; "
-            f"best of {self.settings.repeat} repetitions after a warm-up.", "",
+            f"Sizes: {'scaled down (--quick)' if self.settings.quick else 'full'}.", "",
             "Regenerate this file, its plot and its JSON with:", "", "```sh",
             self.command, "```", "",
             f"**{self.headline()}**", "",
@@ -145,15 +145,20 @@ class Report:
             target = os.path.relpath(plot_path, os.path.dirname(markdown_path or "") or ".")
             lines += [f"![fraction of memcpy per case and implementation]({target})", ""]
         lines += ["## Fraction of memcpy, per case", "",
-                  "Each cell: GB/s of that implementation over GB/s of the fastest memcpy "
-                  "of the same bytes using at most as many threads, in the same run.", "",
                   _markdown_table(*self.summary_rows()), "",
                   "## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
                   "## Definitions", "",
                   "- **GB/s**: bytes read + written (2 x the output's size) per second.",
-                  "- **time**: seconds per call, the best of several repetitions after a "
-                  "warm-up; tiny calls are looped so a repetition lasts 2 ms.",
+                  "- **of memcpy**: GB/s over that of the fastest memcpy of the same bytes "
+                  "using at most as many threads, in the same run (far above 100%: the "
+                  "result is a view, nothing is copied).",
+                  "- **vs numpy**: numpy's time over the row's; **vs torch** (summary): "
+                  "torch's time at its faster thread count over pyflat's.",
+                  f"- **time**: seconds per call, the best of {self.settings.repeat} "
+                  "repetitions after a warm-up, taken in rounds of one repetition of every "
+                  "implementation; tiny calls are looped so that a repetition lasts "
+                  f"{self.settings.min_seconds * 1e3:g} ms.",
                   "- **pyflat**: `pyflat.batch_flatten(a, data_format=..., num_threads=T)`, "
                   "allocating its output; **pyflat-kernel**: the same into a preallocated, "
                   "touched `out=`.",
