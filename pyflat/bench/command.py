@@ -128,6 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     impls = default_impls(args.threads or sorted({1, available_cpus()}), torch)
     settings = Settings(quick=args.quick,
                         repeat=args.repeat or (QUICK_REPEAT if args.quick else FULL_REPEAT))
+    machine = describe(torch)  # before the run: its load average is the run's context
     step, close = _progress_bar(step_count(cases, impls, settings))
     try:
         infos, records = run(cases, impls, settings, step)
@@ -140,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report = Report(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         command=shlex.join(["pyflat", "bench", *argv]),
-        machine=describe(torch), settings=settings, cases=infos, records=records)
+        machine=machine, settings=settings, cases=infos, records=records)
     print(report.table())
     print()
     print(report.headline())

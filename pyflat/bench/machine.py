@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -33,8 +33,8 @@ def _simd() -> str:
 
 
 def describe(torch: Any = None) -> dict:
-    """CPU model, core counts, OS, and the versions of Python, numpy, pyflat
-    and ``torch`` (a module, or None when it is not used)."""
+    """CPU model, core counts, OS, load average, and the versions of Python,
+    numpy, pyflat and ``torch`` (a module, or None when it is not used)."""
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -46,4 +46,13 @@ def describe(torch: Any = None) -> dict:
         "pyflat_simd": _simd(),
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
+        "load_average": _load_average(),
     }
+
+
+def _load_average() -> Optional[float]:
+    """The 1-minute load average: other work competing for the CPUs."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None

@@ -131,7 +131,8 @@ class Report:
         lines = [
             "# pyflat benchmark results", "",
             f"Measured {self.date} on {m['cpu']}, {m['cores']} cores "
-            f"({m['available_cpus']} available to the process), {m['platform']}.  ",
+            f"({m['available_cpus']} available to the process), {m['platform']}; "
+            f"1-minute load average at the start: {m['load_average']}.  ",
             f"Python {m['python']}, numpy {m['numpy']}, "
             f"torch {m['torch'] or 'not installed'}"
             + (f" ({m['torch_threads']} threads by default)" if m['torch'] else "")
