@@ -99,12 +99,13 @@ def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]
     except ImportError:
         return (lambda label: None), (lambda: None)
     bar = tqdm(total=total, unit="step", file=sys.stderr, disable=None, leave=False)
-    started = []
+    started = False
 
     def step(label: str) -> None:
-        if started:
+        nonlocal started
+        if started:  # the previous step is done
             bar.update(1)
-        started.append(label)
+        started = True
         bar.set_postfix_str(label)
 
     def close() -> None:
@@ -135,6 +136,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except WrongResult as exc:
         print(f"pyflat bench: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("pyflat bench: interrupted; nothing written", file=sys.stderr)
+        return 130
     finally:
         close()
 
@@ -145,14 +149,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(report.table())
     print()
     print(report.headline())
+    outputs = {}  # all rendered before any is written
     if args.json:
-        write_atomic(args.json, report.to_json())
+        outputs[args.json] = report.to_json()
     if args.plot:
         from .plot import render_png
-        write_atomic(args.plot, render_png(report))
+        outputs[args.plot] = render_png(report)
     if args.markdown:
-        write_atomic(args.markdown, report.markdown(args.plot, args.markdown))
-    for option in ("json", "plot", "markdown"):
-        if getattr(args, option):
-            print(f"wrote {getattr(args, option)}")
+        outputs[args.markdown] = report.markdown(args.plot, args.markdown)
+    for path, data in outputs.items():
+        write_atomic(path, data)
+        print(f"wrote {path}")
     return 0
