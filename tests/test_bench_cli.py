@@ -62,7 +62,8 @@ def test_layouts_are_the_ones_named():
     by_name = {c.name: c.make(quick=True) for c in select_cases(
         ["contiguous_f32", "fortran_f64", "neg_stride_f32", "nhwc_view_f32", "sliced_f32"])}
     assert by_name["contiguous_f32"].flags.c_contiguous
-    assert by_name["fortran_f64"].flags.f_contiguous and not by_name["fortran_f64"].flags.c_contiguous
+    fortran = by_name["fortran_f64"]
+    assert fortran.flags.f_contiguous and not fortran.flags.c_contiguous
     assert by_name["neg_stride_f32"].strides[1] < 0
     assert not by_name["nhwc_view_f32"].flags.c_contiguous
     assert not by_name["sliced_f32"].flags.c_contiguous
