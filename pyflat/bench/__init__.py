@@ -1,0 +1,13 @@
+"""``pyflat bench``: pyflat timed against numpy, torch and memcpy, side by
+side in one process, on a catalog of real input layouts.
+
+- :mod:`.cases`: the case catalog (shared with the pytest-benchmark suite in
+  ``bench/``), :mod:`.impls`: the implementations timed,
+- :mod:`.runner`: measuring, :mod:`.machine`: what it ran on,
+- :mod:`.report`: JSON, tables, Markdown; :mod:`.plot`: the PNG,
+- :mod:`.command`: the command line, ``main(argv)``.
+"""
+
+from .command import main
+
+__all__ = ["main"]

@@ -1,0 +1,142 @@
+"""The benchmark case catalog, shared by ``pyflat bench`` and the
+pytest-benchmark suite in ``bench/``.
+
+A case is an input layout users really feed a flatten: a base array of some
+shape and dtype, filled with random values (so every page is touched), then
+turned into the view to flatten (a transpose, a slice, ...).  Each case has
+a full-size shape and a scaled-down one for ``--quick``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Case", "CASES", "case_names", "select_cases", "channels_last_view"]
+
+Layout = Callable[[np.ndarray], np.ndarray]
+
+
+def _same(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to flatten.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used by ``--cases``.
+    description : str
+        What the input stands for, in a few words.
+    dtype : numpy.dtype
+        Element type of the base array.
+    shape, quick_shape : tuple of int
+        Shape of the base array at full size and for ``--quick``.
+    data_format : {"channels_last", "channels_first"}
+        How the input is flattened.
+    layout : callable
+        Turns the C-ordered base array into the input (a view of it).
+    """
+
+    name: str
+    description: str
+    dtype: np.dtype
+    shape: tuple
+    quick_shape: tuple
+    data_format: str = "channels_last"
+    layout: Layout = _same
+
+    def make(self, quick: bool = False, seed: int = 0) -> np.ndarray:
+        """The input array (random values, reproducible from ``seed``)."""
+        shape = self.quick_shape if quick else self.shape
+        return self.layout(_random(np.dtype(self.dtype), shape, seed))
+
+
+def _random(dtype: np.dtype, shape: tuple, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if dtype == np.bool_:
+        return rng.random(shape, np.float32) < 0.5
+    if dtype.kind in "ui":
+        return rng.integers(0, 100, shape, dtype=dtype)
+    if dtype.kind == "c":
+        real = np.dtype(f"f{dtype.itemsize // 2}")
+        return _random(real, shape, seed) + 1j * _random(real, shape, seed + 1)
+    if dtype.itemsize >= 4:
+        return rng.random(shape, dtype=dtype)
+    return rng.random(shape, np.float32).astype(dtype)
+
+
+def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
+    """The view whose C order is the flattened order: for channels_first input
+    of 3 or more dimensions, axis 1 moved to the end (as Keras does)."""
+    if data_format == "channels_first" and a.ndim > 2:
+        return np.moveaxis(a, 1, -1)
+    return a
+
+
+f16, f32, f64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+CASES: tuple[Case, ...] = (
+    Case("nchw_f32_cf", "float32 NCHW feature maps", f32,
+         (256, 64, 28, 28), (32, 64, 28, 28), "channels_first"),
+    Case("nhwc_view_f32", "float32 NCHW buffer seen as NHWC", f32,
+         (256, 64, 28, 28), (32, 64, 28, 28), layout=lambda a: a.transpose(0, 2, 3, 1)),
+    Case("sliced_f32", "float32 maps, every other pixel", f32,
+         (256, 64, 56, 56), (32, 64, 56, 56), layout=lambda a: a[:, :, ::2, ::2]),
+    Case("uint8_images_cf", "uint8 RGB images, NCHW", np.dtype(np.uint8),
+         (128, 3, 224, 224), (16, 3, 224, 224), "channels_first"),
+    Case("fortran_f64", "float64 Fortran-ordered matrix", f64,
+         (4096, 4096), (1024, 1024), layout=np.asfortranarray),
+    Case("neg_stride_f32", "float32, middle axis reversed", f32,
+         (1024, 512, 64), (128, 512, 64), layout=lambda a: a[:, ::-1]),
+    Case("batch_stride_f64", "float64, every other sample", f64,
+         (8192, 32, 32), (1024, 32, 32), layout=lambda a: a[::2]),
+    Case("f16_seq_slice", "float16 sequences, half the hidden size", f16,
+         (64, 512, 768), (8, 512, 768), layout=lambda a: a[:, :, :384]),
+    Case("contiguous_f32", "float32, already contiguous (zero-copy)", f32,
+         (256, 64, 28, 28), (32, 64, 28, 28)),
+    Case("small_f32", "tiny float32 slice (call overhead)", f32,
+         (32, 20, 10), (32, 20, 10), layout=lambda a: a[:, ::2]),
+    Case("audio_stereo_cf", "float32 stereo audio (N, C, T) -> interleaved", f32,
+         (64, 2, 96000), (8, 2, 96000), "channels_first"),
+    Case("video5d_cf", "float32 video clips (N, C, T, H, W)", f32,
+         (16, 3, 16, 112, 112), (2, 3, 16, 112, 112), "channels_first"),
+    Case("tabular_fortran_f64", "float64 table, column-major, 6 columns", f64,
+         (6, 1_000_000), (6, 125_000), layout=lambda a: a.T),
+    Case("tabular_columns_f32", "float32 table, 4 of 16 columns selected", f32,
+         (1_000_000, 16), (125_000, 16), layout=lambda a: a[:, 2:6]),
+    Case("complex64_cf", "complex64 NCHW spectra", np.dtype(np.complex64),
+         (128, 64, 28, 28), (16, 64, 28, 28), "channels_first"),
+    Case("bool_masks_cf", "bool segmentation masks, 21 classes, NCHW", np.dtype(np.bool_),
+         (32, 21, 128, 128), (4, 21, 128, 128), "channels_first"),
+)
+
+
+def case_names() -> list[str]:
+    return [case.name for case in CASES]
+
+
+def select_cases(names: Iterable[str] | None = None) -> list[Case]:
+    """The cases named (in catalog order), or all of them for ``None``.
+
+    Raises
+    ------
+    ValueError
+        Naming every unknown case and listing the known ones.
+    """
+    if names is None:
+        return list(CASES)
+    wanted: Sequence[str] = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in wanted if name not in case_names()]
+    if unknown:
+        raise ValueError(f"unknown case{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; "
+                         f"known cases: {', '.join(case_names())}")
+    if not wanted:
+        raise ValueError("expected at least one case name")
+    return [case for case in CASES if case.name in wanted]
