@@ -1,7 +1,7 @@
 """pyflat for Dask arrays: the same flattening, lazily, one block at a time.
 
 Every output block is one input block flattened by pyflat's kernel
-(``map_blocks``), so nothing moves between workers when the axes being merged
+(``blockwise``), so nothing moves between workers when the axes being merged
 are already whole in each block.  When they are split, they are rechunked into
 single chunks first (the only step that moves data), and the kept axis is split
 where needed so that blocks stay within dask's ``array.chunk-size``.
@@ -81,13 +81,38 @@ def _whole(x: da.Array, kept: int, merged: range) -> da.Array:
     return x.rechunk(spec)
 
 
-def _flatten_block(block: np.ndarray, data_format: str) -> np.ndarray:
-    return api.batch_flatten(block, data_format=data_format,
+def _single(blocks: Any) -> np.ndarray:
+    """The one block behind the nested lists that blockwise passes for the
+    merged axes (each is whole, so each list holds one element)."""
+    while isinstance(blocks, list):
+        (blocks,) = blocks
+    return blocks
+
+
+def _flatten_block(blocks: Any, data_format: str) -> np.ndarray:
+    return api.batch_flatten(_single(blocks), data_format=data_format,
                              num_threads=_BLOCK_THREADS)
 
 
-def _flatten_dims_block(block: np.ndarray, start: int, end: int) -> np.ndarray:
-    return api.flatten(block, start, end, num_threads=_BLOCK_THREADS)
+def _flatten_dims_block(blocks: Any, start: int, end: int) -> np.ndarray:
+    return api.flatten(_single(blocks), start, end, num_threads=_BLOCK_THREADS)
+
+
+def _merge_axes(x: da.Array, start: int, end: int, block_function: Any,
+                *args: Any, token: str) -> da.Array:
+    """Axes ``start`` to ``end`` of ``x`` merged into one, by ``block_function``
+    on each block; the axes after ``start`` must be whole in every block.
+
+    ``blockwise`` with ``concatenate=False``: ``map_blocks(drop_axis=...)``
+    would concatenate each block with itself first, one extra copy of it.
+    """
+    inner = math.prod(x.shape[start + 1:end + 1])
+    return da.blockwise(
+        block_function, tuple(range(start + 1)) + tuple(range(end + 1, x.ndim)),
+        x, tuple(range(x.ndim)), *[part for arg in args for part in (arg, None)],
+        adjust_chunks={start: lambda chunk: chunk * inner}, concatenate=False,
+        token=token, dtype=x.dtype,
+        meta=np.empty((0,) * (x.ndim - end + start), dtype=x.dtype))
 
 
 def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Array:
@@ -119,13 +144,12 @@ def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Arra
     features = range(1, x.ndim)
     _check_known(x, features)
     x = _whole(x, 0, features)
-    width = math.prod(x.shape[1:])
-    return x.map_blocks(
-        _flatten_block, data_format,
-        chunks=(x.chunks[0], (width,)),
-        drop_axis=list(range(2, x.ndim)),
-        new_axis=[1] if x.ndim == 1 else None,
-        token="pyflat-batch_flatten", dtype=x.dtype, meta=np.empty((0, 0), dtype=x.dtype))
+    if x.ndim == 1:
+        return da.blockwise(_flatten_block, (0, 1), x, (0,), data_format, None,
+                            new_axes={1: 1}, token="pyflat-batch_flatten",
+                            dtype=x.dtype, meta=np.empty((0, 0), dtype=x.dtype))
+    return _merge_axes(x, 1, x.ndim - 1, _flatten_block, data_format,
+                       token="pyflat-batch_flatten")
 
 
 def flatten(x: da.Array, start_dim: int = 0, end_dim: int = -1) -> da.Array:
@@ -139,23 +163,18 @@ def flatten(x: da.Array, start_dim: int = 0, end_dim: int = -1) -> da.Array:
     returns ``x`` itself.
     """
     x = _check_dask_array(x)
-    shape = api.flatten_shape(x.shape, start_dim, end_dim)  # checks the dims
+    api.flatten_shape(x.shape, start_dim, end_dim)  # checks the dims as numpy does
     ndim = max(x.ndim, 1)
     start = api.normalize_dim(start_dim, "start_dim", ndim)
     end = api.normalize_dim(end_dim, "end_dim", ndim)
-    meta = np.empty((0,) * len(shape), dtype=x.dtype)
     if x.ndim == 0:
-        return x.map_blocks(_flatten_dims_block, 0, 0, chunks=((1,),), new_axis=[0],
-                            token="pyflat-flatten", dtype=x.dtype, meta=meta)
+        return da.blockwise(_flatten_dims_block, (0,), x, (), 0, None, 0, None,
+                            new_axes={0: 1}, token="pyflat-flatten",
+                            dtype=x.dtype, meta=np.empty((0,), dtype=x.dtype))
     if start == end:
         return x
     merged = range(start + 1, end + 1)
     _check_known(x, merged)
     x = _whole(x, start, merged)
-    inner = math.prod(x.shape[start + 1:end + 1])
-    chunks = (x.chunks[:start]
-              + (tuple(c * inner for c in x.chunks[start]),)
-              + x.chunks[end + 1:])
-    return x.map_blocks(_flatten_dims_block, start, end, chunks=chunks,
-                        drop_axis=list(merged), token="pyflat-flatten",
-                        dtype=x.dtype, meta=meta)
+    return _merge_axes(x, start, end, _flatten_dims_block, start, end,
+                       token="pyflat-flatten")

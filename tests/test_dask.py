@@ -10,6 +10,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from dask.local import get_sync
 from distributed import Client, LocalCluster
 
 import pyflat
@@ -105,6 +106,22 @@ def test_whole_features_keep_the_batch_chunks_and_need_no_rechunk(data_format):
     # One flatten task per input block: nothing is split or gathered.
     assert len(y.__dask_graph__()) == 2 * x.npartitions
     assert any(name.startswith("pyflat-batch_flatten-") for name in layer_names(y))
+
+
+def test_contiguous_blocks_are_not_copied():
+    """A whole channels_last block is already its rows: the output block is a
+    view of it, as pyflat.batch_flatten gives for an ndarray."""
+    inputs = {}
+
+    def remember(block, block_id=None):
+        inputs[block_id] = block
+        return block
+
+    x = da.random.random((6, 3, 4, 5), chunks=(2, 3, 4, 5)).map_blocks(remember)
+    y = pfd.batch_flatten(x)
+    output = get_sync(dict(y.__dask_graph__()), (y.name, 1, 0))
+    assert output.shape == (2, 60)
+    assert np.shares_memory(output, inputs[(1, 0, 0, 0)])
 
 
 @pytest.mark.parametrize("chunking", ["channels-split", "all-split"])
