@@ -72,7 +72,7 @@ def test_import_pyflat_does_not_import_dask():
 
 @pytest.mark.parametrize("chunking", CHUNKINGS)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda dtype: str(np.dtype(dtype)))
 def test_batch_flatten_matches_numpy(client, chunking, data_format, dtype):
     a = random_array(SHAPE, dtype)
     x = da.from_array(a, chunks=CHUNKINGS[chunking])
