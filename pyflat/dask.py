@@ -1,0 +1,180 @@
+"""pyflat for Dask arrays: the same flattening, lazily, one block at a time.
+
+Every output block is one input block flattened by pyflat's kernel
+(``blockwise``), so nothing moves between workers when the axes being merged
+are already whole in each block.  When they are split, they are rechunked into
+single chunks first (the only step that moves data), and the kept axis is split
+where needed so that blocks stay within dask's ``array.chunk-size``.
+
+Importing this module imports dask; ``import pyflat`` does not.  Install with
+``pip install 'pyflat[dask]'``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.array.utils import meta_from_array
+from dask.utils import parse_bytes
+
+from . import api
+
+__all__ = ["batch_flatten", "flatten"]
+
+# Dask runs one task per core: the parallelism is across blocks, so each
+# block is copied on the thread that runs its task.
+_BLOCK_THREADS = 1
+
+
+def _check_dask_array(x: Any) -> da.Array:
+    if not isinstance(x, da.Array):
+        raise TypeError(f"x: expected a dask.array.Array, got {type(x).__name__} "
+                        f"(use pyflat.batch_flatten / pyflat.flatten for in-memory arrays)")
+    # pyflat flattens numpy blocks; a masked, sparse or GPU block would lose
+    # its mask or fail on the workers, so refuse it here.
+    meta = meta_from_array(x)
+    if type(meta) is not np.ndarray:
+        raise TypeError(f"x: expected a dask array of numpy.ndarray blocks, "
+                        f"got blocks of type {type(meta).__name__}")
+    return x
+
+
+def _check_known(x: da.Array, axes: range) -> None:
+    for axis in axes:
+        if math.isnan(x.shape[axis]):
+            raise ValueError(f"x: the size of axis {axis} is unknown; call "
+                             f"x.compute_chunk_sizes() first")
+
+
+def _split(chunks: tuple, most: int) -> tuple:
+    """``chunks`` with each chunk cut into near-equal parts of at most ``most``."""
+    parts = []
+    for chunk in chunks:
+        count = max(1, -(-chunk // most))
+        base, extra = divmod(chunk, count)
+        parts.extend([base + 1] * extra + [base] * (count - extra))
+    return tuple(parts)
+
+
+def _whole(x: da.Array, kept: int, merged: range) -> da.Array:
+    """``x`` with the ``merged`` axes in single chunks.
+
+    Untouched when they already are.  Otherwise the ``kept`` axis keeps its
+    chunk boundaries, but a chunk is cut further where a block would exceed
+    dask's ``array.chunk-size``: merging the feature chunks multiplies the
+    block size, and a block must fit in a worker's memory.
+    """
+    if all(len(x.chunks[axis]) == 1 for axis in merged):
+        return x
+    spec = {axis: -1 for axis in merged}
+    # The bytes of one block per unit of the kept axis, once merged.
+    slab = x.dtype.itemsize * math.prod(
+        x.shape[axis] if axis in merged else max(x.chunks[axis])
+        for axis in range(x.ndim) if axis != kept)
+    if slab > 0 and not math.isnan(slab) and not any(map(math.isnan, x.chunks[kept])):
+        limit = parse_bytes(dask.config.get("array.chunk-size"))
+        spec[kept] = _split(x.chunks[kept], max(1, limit // slab))
+    return x.rechunk(spec)
+
+
+def _single(blocks: Any) -> np.ndarray:
+    """The one block behind the nested lists that blockwise passes for the
+    merged axes (each is whole, so each list holds one element)."""
+    while isinstance(blocks, list):
+        (blocks,) = blocks
+    return blocks
+
+
+def _flatten_block(blocks: Any, data_format: str) -> np.ndarray:
+    return api.batch_flatten(_single(blocks), data_format=data_format,
+                             num_threads=_BLOCK_THREADS)
+
+
+def _flatten_dims_block(blocks: Any, start: int, end: int) -> np.ndarray:
+    return api.flatten(_single(blocks), start, end, num_threads=_BLOCK_THREADS)
+
+
+def _merge_axes(x: da.Array, start: int, end: int, block_function: Any,
+                *args: Any, token: str) -> da.Array:
+    """Axes ``start`` to ``end`` of ``x`` merged into one, by ``block_function``
+    on each block; the axes after ``start`` must be whole in every block.
+
+    ``blockwise`` with ``concatenate=False``: ``map_blocks(drop_axis=...)``
+    would concatenate each block with itself first, one extra copy of it.
+    """
+    inner = math.prod(x.shape[start + 1:end + 1])
+    return da.blockwise(
+        block_function, tuple(range(start + 1)) + tuple(range(end + 1, x.ndim)),
+        x, tuple(range(x.ndim)), *[part for arg in args for part in (arg, None)],
+        adjust_chunks={start: lambda chunk: chunk * inner}, concatenate=False,
+        token=token, dtype=x.dtype,
+        meta=np.empty((0,) * (x.ndim - end + start), dtype=x.dtype))
+
+
+def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Array:
+    """Flatten all axes but the first of a dask array, lazily.
+
+    ``(batch, d1, ..., dk) -> (batch, d1*...*dk)`` as :func:`pyflat.batch_flatten`;
+    ``(batch,)`` gives ``(batch, 1)``.
+
+    Parameters
+    ----------
+    x : dask.array.Array
+        At least 1-d, with numpy blocks.
+    data_format : {"channels_last", "channels_first"}
+        ``"channels_first"`` moves axis 1 to the end before flattening.
+
+    Returns
+    -------
+    dask.array.Array
+        Chunked along the batch axis only, with ``x``'s dtype.  When the
+        feature axes of ``x`` are already whole in each block, the batch
+        chunks are ``x``'s and no data moves between workers; otherwise the
+        feature axes are rechunked first (see the module docstring).
+    """
+    x = _check_dask_array(x)
+    api.check_data_format(data_format)
+    if x.ndim == 0:
+        raise ValueError("x: expected at least 1 dimension (the batch axis), "
+                         "got a 0-d array")
+    features = range(1, x.ndim)
+    _check_known(x, features)
+    x = _whole(x, 0, features)
+    if x.ndim == 1:
+        return da.blockwise(_flatten_block, (0, 1), x, (0,), data_format, None,
+                            new_axes={1: 1}, token="pyflat-batch_flatten",
+                            dtype=x.dtype, meta=np.empty((0, 0), dtype=x.dtype))
+    return _merge_axes(x, 1, x.ndim - 1, _flatten_block, data_format,
+                       token="pyflat-batch_flatten")
+
+
+def flatten(x: da.Array, start_dim: int = 0, end_dim: int = -1) -> da.Array:
+    """Merge axes ``start_dim`` to ``end_dim`` (inclusive) of a dask array into
+    one, lazily, as :func:`pyflat.flatten` (and ``torch.flatten``) does.
+
+    Only the axes after ``start_dim`` up to ``end_dim`` need to be whole in
+    each block (they are rechunked when they are not): the chunks of
+    ``start_dim`` itself are kept, each multiplied by the size of the merged
+    axes after it.  A 0-d input gives shape ``(1,)``; merging a single axis
+    returns ``x`` itself.
+    """
+    x = _check_dask_array(x)
+    api.flatten_shape(x.shape, start_dim, end_dim)  # checks the dims as numpy does
+    ndim = max(x.ndim, 1)
+    start = api.normalize_dim(start_dim, "start_dim", ndim)
+    end = api.normalize_dim(end_dim, "end_dim", ndim)
+    if x.ndim == 0:
+        return da.blockwise(_flatten_dims_block, (0,), x, (), 0, None, 0, None,
+                            new_axes={0: 1}, token="pyflat-flatten",
+                            dtype=x.dtype, meta=np.empty((0,), dtype=x.dtype))
+    if start == end:
+        return x
+    merged = range(start + 1, end + 1)
+    _check_known(x, merged)
+    x = _whole(x, start, merged)
+    return _merge_axes(x, start, end, _flatten_dims_block, start, end,
+                       token="pyflat-flatten")
