@@ -11,7 +11,6 @@ import sys
 from typing import Optional, Sequence
 
 COMMANDS = {
-    "demo": ("pyflat.demo", "flatten a few strided arrays, pyflat next to numpy"),
     "bench": ("pyflat.bench", "time pyflat against numpy, torch and memcpy; table, JSON, plot"),
     "flatten": ("pyflat.flatten_command", "flatten a .npy file larger than memory"),
 }
