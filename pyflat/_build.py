@@ -12,6 +12,7 @@ import re
 import shlex
 
 import cffi
+import numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
@@ -43,15 +44,55 @@ def compile_flags() -> tuple[list[str], list[str]]:
     return cflags, ldflags
 
 
+# Binding glue, compiled into the extension only (csrc/ stays free of Python):
+# reading an ndarray's data pointer, shape and strides straight from the
+# object costs a fraction of building its __array_interface__ dict.
+GLUE_CDEF = """
+#define PF_DECLINED 100
+int pf_copy_ndarray(uintptr_t src_array, char *dst, int64_t itemsize,
+                    int num_threads, int64_t decline_simple_below);
+"""
+GLUE_SOURCE = """
+#include "pyflat.h"
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/ndarraytypes.h>
+
+_Static_assert(sizeof(npy_intp) == sizeof(int64_t), "64-bit npy_intp");
+
+#define PF_DECLINED 100
+
+/* src_array: id() of an ndarray that no other code can reshape meanwhile
+ * (the caller passes a private view): its fields are read without the GIL.
+ * Returns PF_DECLINED, copying nothing, for a single-threaded plan that is
+ * not a transpose and smaller than decline_simple_below bytes: numpy runs
+ * the same loops for such copies at a lower call cost. */
+int pf_copy_ndarray(uintptr_t src_array, char *dst, int64_t itemsize,
+                    int num_threads, int64_t decline_simple_below)
+{
+    PyArrayObject *a = (PyArrayObject *)src_array;
+    pf_plan plan;
+    int status = pf_plan_make(&plan, PyArray_NDIM(a),
+                              (const int64_t *)PyArray_DIMS(a),
+                              (const int64_t *)PyArray_STRIDES(a), itemsize,
+                              num_threads);
+    if (status != PF_OK)
+        return status;
+    if (plan.kernel != PF_KERNEL_TRANSPOSE && plan.num_threads == 1
+            && plan.nbytes < decline_simple_below)
+        return PF_DECLINED;
+    return pf_plan_execute(&plan, PyArray_BYTES(a), dst);
+}
+"""
+
 ffibuilder = cffi.FFI()
-ffibuilder.cdef(read_cdef(os.path.join(CSRC, "pyflat.h")))
+ffibuilder.cdef(read_cdef(os.path.join(CSRC, "pyflat.h")) + GLUE_CDEF)
 _cflags, _ldflags = compile_flags()
 ffibuilder.set_source(
     "pyflat._pyflat",
-    '#include "pyflat.h"',
+    GLUE_SOURCE,
     # setuptools wants source paths relative to setup.py.
     sources=[os.path.relpath(os.path.join(CSRC, s), os.getcwd()) for s in SOURCES],
-    include_dirs=[CSRC],
+    include_dirs=[CSRC, numpy.get_include()],
     depends=[os.path.join(CSRC, h) for h in ("pyflat.h", "internal.h")],
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,

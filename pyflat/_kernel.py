@@ -24,19 +24,24 @@ def check(status: int) -> None:
         raise _EXCEPTIONS.get(status, ValueError)(f"pyflat kernel: {message}")
 
 
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
-
-
-def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0) -> None:
+def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0,
+              decline_simple_below: int = 0) -> bool:
     """Copy ``view`` in C order into the contiguous buffer of ``out``.
 
-    Runs with the GIL released (cffi drops it around the call).
+    Returns False, having copied nothing, when the plan is a single-threaded
+    copy other than a transpose of fewer than ``decline_simple_below`` bytes
+    (numpy does those as fast, at a lower call cost).  Runs with the GIL
+    released (cffi drops it around the call); the C side reads a private view
+    of ``view``, which no other thread can reshape meanwhile.
     """
-    check(lib.pf_copy(ffi.cast("const char *", _address(view)),
-                      ffi.cast("char *", _address(out)),
-                      view.ndim, view.shape, view.strides,
-                      view.dtype.itemsize, num_threads))
+    private = view.view()
+    status = lib.pf_copy_ndarray(id(private), ffi.from_buffer(out),
+                                 view.dtype.itemsize, num_threads,
+                                 decline_simple_below)
+    if status == lib.PF_DECLINED:
+        return False
+    check(status)
+    return True
 
 
 def make_plan(view: np.ndarray, num_threads: int = 0):

@@ -39,13 +39,13 @@ def forced(variant: Variant) -> Iterator[None]:
     old_simd = lib.pf_force_simd(variant.simd)
     old_streaming = lib.pf_force_streaming(variant.streaming)
     old_bytes = lib.pf_force_min_bytes_per_thread(1 if variant.tiny_thread_share else -1)
-    old_small = api.SMALL_COPY_BYTES
+    old_small, old_simple = api.SMALL_COPY_BYTES, api.SIMPLE_COPY_BYTES
     if not variant.numpy_for_small:
-        api.SMALL_COPY_BYTES = 0  # even tiny inputs go through the C kernel
+        api.SMALL_COPY_BYTES = api.SIMPLE_COPY_BYTES = 0  # all through the C kernel
     try:
         yield
     finally:
-        api.SMALL_COPY_BYTES = old_small
+        api.SMALL_COPY_BYTES, api.SIMPLE_COPY_BYTES = old_small, old_simple
         lib.pf_force_simd(old_simd)
         lib.pf_force_streaming(old_streaming)
         lib.pf_force_min_bytes_per_thread(old_bytes)
