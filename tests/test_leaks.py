@@ -1,0 +1,105 @@
+"""Leaks: a long run of calls mixing views, copies, ``out=``, plans and errors
+must not grow the resident set size (RSS) by 1 MB or more.
+
+10^5 calls in the default run (a leak of 10 bytes a call would show); the
+10^6-call run is marked slow.  Both start after a warm-up of 10^5 calls: RSS
+steps up about 1 MB once early on even for a loop of bare
+``x.__array_interface__`` reads (allocator pools reaching their size), then
+stays flat.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Callable, List
+
+import numpy as np
+import pytest
+
+import pyflat
+
+LIMIT = 1 << 20  # bytes of RSS growth allowed
+WARM_UP = 100_000  # calls before measuring
+
+
+def rss() -> int:
+    """Resident set size of this process, in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def mixed_calls() -> List[Callable[[], object]]:
+    """One of each kind of call; the errors are caught here."""
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    strided = np.arange(4096, dtype=np.uint8).reshape(64, 64)[::2, ::3]
+    obj = np.array([[1, "a"], [None, 2.0]], dtype=object).T
+    out = np.empty((2, 60), np.float32)
+    wrong_out = np.empty((2, 59), np.float32)
+    layer = pyflat.Flatten("channels_first")
+
+    def error(call: Callable[[], object], kind: type) -> Callable[[], object]:
+        def run() -> None:
+            try:
+                call()
+            except kind:
+                return
+            raise AssertionError(f"{call} did not raise {kind}")
+        return run
+
+    return [
+        lambda: pyflat.batch_flatten(x),                                     # view
+        lambda: pyflat.batch_flatten(x, data_format="channels_first"),       # copy
+        lambda: pyflat.flatten(strided, copy=True),                          # gather
+        lambda: pyflat.batch_flatten(x, data_format="channels_first", out=out),
+        lambda: pyflat.ascontiguousarray(strided.T, num_threads=2),
+        lambda: pyflat.batch_flatten(obj),                                   # numpy path
+        lambda: layer(x),
+        lambda: pyflat.explain(x, data_format="channels_first"),            # C plan
+        error(lambda: pyflat.batch_flatten(x, out=wrong_out), ValueError),
+        error(lambda: pyflat.batch_flatten(x, num_threads=0), ValueError),
+        error(lambda: pyflat.flatten(x, 7), np.exceptions.AxisError),
+        error(lambda: pyflat.batch_flatten([[1], [2, 3]]), ValueError),
+        error(lambda: pyflat.batch_flatten(x, copy=False, data_format="channels_first"),
+              ValueError),
+    ]
+
+
+def rss_growth(n_calls: int) -> int:
+    """RSS after ``n_calls`` mixed calls minus RSS before them (after a
+    warm-up that lets allocator pools and caches reach their size)."""
+    calls = mixed_calls()
+    rounds = n_calls // len(calls)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            for call in calls:
+                call()
+
+    run(WARM_UP // len(calls))
+    gc.collect()
+    before = rss()
+    run(rounds)
+    gc.collect()
+    return rss() - before
+
+
+def test_rss_after_100k_calls():
+    growth = rss_growth(100_000)
+    assert growth < LIMIT, f"RSS grew by {growth} bytes over 10^5 calls"
+
+
+@pytest.mark.slow
+def test_rss_after_a_million_calls():
+    growth = rss_growth(1_000_000)
+    assert growth < LIMIT, f"RSS grew by {growth} bytes over 10^6 calls"
+
+
+def test_a_leak_would_show():
+    """The measurement sees a leak of 16 bytes a call: keeping one small
+    array per call for 10^5 calls grows RSS past the limit."""
+    kept = []
+    before = rss()
+    for _ in range(100_000):
+        kept.append(np.empty(16, np.uint8))
+    assert rss() - before >= LIMIT
