@@ -15,16 +15,29 @@
 
 #define PF_MAX_THREADS 256
 
-/* Transpose tiles: edge in elements, and the SIMD level available for a
- * tile whose source rows have the given stride (PF_SIMD_NONE if none). */
-int64_t pf_tile_edge(int64_t itemsize);
-int pf_tile_simd(int64_t itemsize, int64_t src_row_stride);
+/* Contiguous runs shorter than this are copied element by element. */
+#define PF_MEMCPY_MIN_BYTES 256
 
-/* A tile with contiguous source rows, in-register transposed:
- * dst[i*dst_row + j*e] = src[i*e + j*src_col] for i < rows, j < cols. */
-typedef void (*pf_tile_fn)(char *dst, const char *src, int64_t rows,
-                           int64_t cols, int64_t dst_row, int64_t src_col);
-pf_tile_fn pf_simd_tile(int simd, int64_t itemsize);
+/* Transpose tiles: edge in elements (a multiple of every micro-kernel's). */
+int64_t pf_tile_edge(int64_t itemsize);
+
+/* An in-register transpose of one rows x cols block whose source rows are
+ * contiguous: dst[i*d_row + j*e] = src[i*e + j*s_col]. */
+typedef void (*pf_micro_fn)(char *dst, const char *src, int64_t d_row,
+                            int64_t s_col);
+typedef struct {
+    pf_micro_fn fn;   /* NULL: none for this itemsize / level */
+    int64_t rows, cols;
+    int simd;         /* pf_simd level it needs */
+} pf_micro_kernel;
+
+/* The SIMD level in force: what the CPU has, capped by pf_force_simd. */
+int pf_simd_level(void);
+
+/* The best micro-kernel for a transpose of `cols` columns whose destination
+ * rows are d_row bytes apart, needing at most level `simd` (micro_x86.c). */
+pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t cols, int64_t d_row,
+                             int simd);
 
 /* 1: write the output with non-temporal stores. */
 int pf_use_streaming(int64_t nbytes);

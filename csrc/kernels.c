@@ -1,9 +1,10 @@
 /* Execution: the loop nest over units and the portable inner loops.
  *
- * Every inner loop copies elements with memcpy of a constant size: compilers
- * turn that into plain (unaligned-safe) loads and stores, so odd offsets,
- * strides that are not multiples of the itemsize and any itemsize are all
- * defined behaviour.
+ * Every unit is a 2-d copy, dst[i*d_row + j*e] = src[i*s_row + j*s_col] for
+ * i < rows, j < cols.  Elements are copied with memcpy of a constant size:
+ * compilers turn that into plain (unaligned-safe) loads and stores, so odd
+ * offsets, strides that are not multiples of the itemsize and any itemsize
+ * are all defined behaviour.
  */
 #include "internal.h"
 
@@ -11,18 +12,21 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* d[k] = s[k * stride] for k < n, elements of e bytes. */
-ALWAYS_INLINE void gather(char *restrict d, const char *restrict s, int64_t n,
-                          int64_t stride, int64_t e)
-{
-    for (int64_t k = 0; k < n; k++)
-        memcpy(d + k * e, s + k * stride, (size_t)e);
-}
+typedef struct inner inner;
+typedef void (*copy2d_fn)(const inner *k, char *d, const char *s,
+                          int64_t rows, int64_t cols);
 
-/* d[i*d_row + j*e] = s[i*s_row + j*s_col] for i < rows, j < cols. */
-ALWAYS_INLINE void tile(char *restrict d, const char *restrict s, int64_t rows,
-                        int64_t cols, int64_t d_row, int64_t s_row,
-                        int64_t s_col, int64_t e)
+/* The inner loop of one plan, resolved once per run. */
+struct inner {
+    copy2d_fn copy2d;
+    int64_t e, d_row, s_row, s_col, tile;
+    copy2d_fn small;       /* transposes: the portable loop for (part) tiles */
+    pf_micro_kernel micro; /* transposes: in-register blocks, if any */
+};
+
+ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
+                              int64_t rows, int64_t cols, int64_t d_row,
+                              int64_t s_row, int64_t s_col, int64_t e)
 {
     for (int64_t i = 0; i < rows; i++) {
         char *dr = d + i * d_row;
@@ -32,122 +36,100 @@ ALWAYS_INLINE void tile(char *restrict d, const char *restrict s, int64_t rows,
     }
 }
 
-typedef void (*gather_fn)(char *restrict, const char *restrict, int64_t,
-                          int64_t, int64_t);
-typedef void (*tile_fn)(char *restrict, const char *restrict, int64_t, int64_t,
-                        int64_t, int64_t, int64_t, int64_t);
-
-/* One copy of each loop per common itemsize, so the element copy is a
- * single load/store; `e` is ignored by the fixed-size versions. */
-#define FIXED_SIZE_LOOPS(E)                                                    \
-    static void gather_##E(char *restrict d, const char *restrict s,          \
-                           int64_t n, int64_t stride, int64_t e)               \
+/* One copy of the loop per common itemsize, so that each element is a
+ * single load and store. */
+#define STRIDED_2D(NAME, E)                                                    \
+    static void NAME(const inner *k, char *d, const char *s, int64_t rows,     \
+                     int64_t cols)                                             \
     {                                                                          \
-        (void)e;                                                               \
-        gather(d, s, n, stride, E);                                            \
-    }                                                                          \
-    static void tile_##E(char *restrict d, const char *restrict s,            \
-                         int64_t rows, int64_t cols, int64_t d_row,            \
-                         int64_t s_row, int64_t s_col, int64_t e)              \
-    {                                                                          \
-        (void)e;                                                               \
-        tile(d, s, rows, cols, d_row, s_row, s_col, E);                        \
+        strided_2d(d, s, rows, cols, k->d_row, k->s_row, k->s_col, E);         \
     }
-FIXED_SIZE_LOOPS(1)
-FIXED_SIZE_LOOPS(2)
-FIXED_SIZE_LOOPS(4)
-FIXED_SIZE_LOOPS(8)
-FIXED_SIZE_LOOPS(16)
+STRIDED_2D(strided_1, 1)
+STRIDED_2D(strided_2, 2)
+STRIDED_2D(strided_4, 4)
+STRIDED_2D(strided_8, 8)
+STRIDED_2D(strided_16, 16)
+STRIDED_2D(strided_any, k->e)
 
-static void gather_any(char *restrict d, const char *restrict s, int64_t n,
-                       int64_t stride, int64_t e)
-{
-    gather(d, s, n, stride, e);
-}
-
-static void tile_any(char *restrict d, const char *restrict s, int64_t rows,
-                     int64_t cols, int64_t d_row, int64_t s_row, int64_t s_col,
-                     int64_t e)
-{
-    tile(d, s, rows, cols, d_row, s_row, s_col, e);
-}
-
-static gather_fn pick_gather(int64_t e)
+static copy2d_fn strided_for(int64_t e)
 {
     switch (e) {
-    case 1: return gather_1;
-    case 2: return gather_2;
-    case 4: return gather_4;
-    case 8: return gather_8;
-    case 16: return gather_16;
-    default: return gather_any;
+    case 1: return strided_1;
+    case 2: return strided_2;
+    case 4: return strided_4;
+    case 8: return strided_8;
+    case 16: return strided_16;
+    default: return strided_any;
     }
 }
 
-static tile_fn pick_tile(int64_t e)
+static void memcpy_rows(const inner *k, char *d, const char *s, int64_t rows,
+                        int64_t cols)
 {
-    switch (e) {
-    case 1: return tile_1;
-    case 2: return tile_2;
-    case 4: return tile_4;
-    case 8: return tile_8;
-    case 16: return tile_16;
-    default: return tile_any;
-    }
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(d + i * k->d_row, s + i * k->s_row, (size_t)(cols * k->e));
 }
-
-/* The inner loops of one plan, resolved once per run. */
-typedef struct {
-    const pf_plan *p;
-    gather_fn gather;
-    tile_fn tile;
-    pf_tile_fn simd_tile;
-} inner_loops;
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* `rows` elements along the major axis, times the whole minor axis, in
- * tiles: each tile's source and destination lines stay in L1. */
-static void transpose_rows(const inner_loops *k, char *d, const char *s,
-                           int64_t rows)
+/* A tile: whole micro-kernel blocks in registers, the ragged rest in C. */
+static void transpose_tile(const inner *k, char *d, const char *s,
+                           int64_t rows, int64_t cols)
 {
-    const pf_plan *p = k->p;
-    const int64_t e = p->itemsize, edge = p->tile;
-    const int64_t cols = p->shape[p->minor];
-    const int64_t d_row = p->dst_strides[p->major];
-    const int64_t s_row = p->src_strides[p->major];
-    const int64_t s_col = p->src_strides[p->minor];
-
-    for (int64_t i = 0; i < rows; i += edge) {
-        int64_t ni = min64(edge, rows - i);
-        for (int64_t j = 0; j < cols; j += edge) {
-            int64_t nj = min64(edge, cols - j);
-            char *dt = d + i * d_row + j * e;
-            const char *st = s + i * s_row + j * s_col;
-            if (k->simd_tile)
-                k->simd_tile(dt, st, ni, nj, d_row, s_col);
-            else
-                k->tile(dt, st, ni, nj, d_row, s_row, s_col, e);
-        }
-    }
+    const int64_t mr = k->micro.rows, mc = k->micro.cols;
+    const int64_t full_rows = k->micro.fn ? rows - rows % mr : 0;
+    const int64_t full_cols = k->micro.fn ? cols - cols % mc : 0;
+    for (int64_t i = 0; i < full_rows; i += mr)
+        for (int64_t j = 0; j < full_cols; j += mc)
+            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->e + j * k->s_col,
+                        k->d_row, k->s_col);
+    if (full_cols < cols) /* right edge, every row */
+        k->small(k, d + full_cols * k->e, s + full_cols * k->s_col, rows,
+                 cols - full_cols);
+    if (full_rows < rows) /* bottom edge, left part */
+        k->small(k, d + full_rows * k->d_row, s + full_rows * k->s_row,
+                 rows - full_rows, full_cols);
 }
 
-static void run_inner(const inner_loops *k, char *d, const char *s, int64_t n)
+/* Cache blocking: each tile's source and destination lines stay in L1. */
+static void transpose_tiles(const inner *k, char *d, const char *s,
+                            int64_t rows, int64_t cols)
 {
-    const pf_plan *p = k->p;
+    const int64_t t = k->tile;
+    for (int64_t i = 0; i < rows; i += t)
+        for (int64_t j = 0; j < cols; j += t)
+            transpose_tile(k, d + i * k->d_row + j * k->e,
+                           s + i * k->s_row + j * k->s_col,
+                           min64(t, rows - i), min64(t, cols - j));
+}
+
+static inner inner_for(const pf_plan *p)
+{
+    inner k = {0};
+    k.e = p->itemsize;
+    k.s_col = p->src_strides[p->cols_axis];
+    if (p->rows_axis >= 0) {
+        k.d_row = p->dst_strides[p->rows_axis];
+        k.s_row = p->src_strides[p->rows_axis];
+    }
+    k.tile = p->tile;
     switch (p->kernel) {
     case PF_KERNEL_MEMCPY:
-        memcpy(d, s, (size_t)(n * p->itemsize));
-        break;
-    case PF_KERNEL_GATHER:
-        k->gather(d, s, n, p->src_strides[p->major], p->itemsize);
+        /* Short rows: inline element copies beat a libc call per row. */
+        k.copy2d = p->shape[p->cols_axis] * k.e >= PF_MEMCPY_MIN_BYTES
+                       ? memcpy_rows : strided_for(k.e);
         break;
     case PF_KERNEL_TRANSPOSE:
-        transpose_rows(k, d, s, n);
+        k.copy2d = transpose_tiles;
+        k.small = strided_for(k.e);
+        if (p->simd != PF_SIMD_NONE)
+            k.micro = pf_micro_for(k.e, p->shape[p->cols_axis], k.d_row, p->simd);
         break;
     default:
+        k.copy2d = strided_for(k.e);
         break;
     }
+    return k;
 }
 
 void pf_run_units(const pf_plan *p, const char *src, char *dst, int64_t begin,
@@ -155,52 +137,52 @@ void pf_run_units(const pf_plan *p, const char *src, char *dst, int64_t begin,
 {
     if (begin >= end || p->kernel == PF_KERNEL_NONE)
         return;
+    const inner k = inner_for(p);
 
-    inner_loops k = {p, pick_gather(p->itemsize), pick_tile(p->itemsize),
-                     pf_simd_tile(p->simd, p->itemsize)};
-
-    /* Outer axes, in destination order; the last one varies fastest. */
-    int n_outer = 0;
-    int64_t shape[PF_MAX_DIMS], sstep[PF_MAX_DIMS], dstep[PF_MAX_DIMS];
+    /* Unit axes, slowest first: the outer axes in destination order, then
+     * the row chunks, then the column chunks. */
+    int n = 0;
+    int64_t count[PF_MAX_DIMS + 2], sstep[PF_MAX_DIMS + 2], dstep[PF_MAX_DIMS + 2];
     for (int d = 0; d < p->ndim; d++) {
-        if (d == p->major || d == p->minor)
+        if (d == p->rows_axis || d == p->cols_axis)
             continue;
-        shape[n_outer] = p->shape[d];
-        sstep[n_outer] = p->src_strides[d];
-        dstep[n_outer] = p->dst_strides[d];
-        n_outer++;
+        count[n] = p->shape[d];
+        sstep[n] = p->src_strides[d];
+        dstep[n] = p->dst_strides[d];
+        n++;
     }
+    const int64_t rows = p->rows_axis >= 0 ? p->shape[p->rows_axis] : 1;
+    const int64_t cols = p->shape[p->cols_axis];
+    const int r_axis = n, c_axis = n + 1;
+    count[r_axis] = (rows + p->row_chunk - 1) / p->row_chunk;
+    sstep[r_axis] = k.s_row * p->row_chunk;
+    dstep[r_axis] = k.d_row * p->row_chunk;
+    count[c_axis] = (cols + p->col_chunk - 1) / p->col_chunk;
+    sstep[c_axis] = k.s_col * p->col_chunk;
+    dstep[c_axis] = k.e * p->col_chunk;
+    n += 2;
 
-    const int64_t extent = p->shape[p->major];
-    const int64_t chunks = (extent + p->chunk - 1) / p->chunk;
-    const int64_t major_s = p->src_strides[p->major] * p->chunk;
-    const int64_t major_d = p->dst_strides[p->major] * p->chunk;
-
-    /* Position of unit `begin`: outer multi-index and chunk. */
-    int64_t outer = begin / chunks, c = begin % chunks;
-    int64_t idx[PF_MAX_DIMS];
-    int64_t soff = 0, doff = 0;
-    for (int d = n_outer - 1; d >= 0; d--) {
-        idx[d] = outer % shape[d];
-        outer /= shape[d];
-        soff += idx[d] * sstep[d];
-        doff += idx[d] * dstep[d];
+    /* Position of unit `begin`. */
+    int64_t idx[PF_MAX_DIMS + 2], soff = 0, doff = 0, rest = begin;
+    for (int a = n - 1; a >= 0; a--) {
+        idx[a] = rest % count[a];
+        rest /= count[a];
+        soff += idx[a] * sstep[a];
+        doff += idx[a] * dstep[a];
     }
 
     for (int64_t u = begin; u < end; u++) {
-        int64_t n = min64(p->chunk, extent - c * p->chunk);
-        run_inner(&k, dst + doff + c * major_d, src + soff + c * major_s, n);
-        if (++c < chunks)
-            continue;
-        c = 0;
-        for (int d = n_outer - 1; d >= 0; d--) { /* odometer step */
-            soff += sstep[d];
-            doff += dstep[d];
-            if (++idx[d] < shape[d])
+        k.copy2d(&k, dst + doff, src + soff,
+                 min64(p->row_chunk, rows - idx[r_axis] * p->row_chunk),
+                 min64(p->col_chunk, cols - idx[c_axis] * p->col_chunk));
+        for (int a = n - 1; a >= 0; a--) { /* odometer step */
+            soff += sstep[a];
+            doff += dstep[a];
+            if (++idx[a] < count[a])
                 break;
-            soff -= sstep[d] * shape[d];
-            doff -= dstep[d] * shape[d];
-            idx[d] = 0;
+            soff -= sstep[a] * count[a];
+            doff -= dstep[a] * count[a];
+            idx[a] = 0;
         }
     }
 }

@@ -7,7 +7,15 @@
 #include "pyflat.h"
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+static _Atomic int64_t forced_min_bytes_per_thread = -1;
+
+int64_t pf_force_min_bytes_per_thread(int64_t nbytes)
+{
+    return atomic_exchange(&forced_min_bytes_per_thread, nbytes);
+}
 
 static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
 
@@ -62,46 +70,62 @@ static int transpose_axis(const pf_plan *p)
     return best;
 }
 
+/* x within [lo, hi]; hi wins when lo > hi. */
+static int64_t clamp64(int64_t x, int64_t lo, int64_t hi)
+{
+    if (x < lo)
+        x = lo;
+    return x > hi ? hi : x;
+}
+
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static void choose_kernel(pf_plan *p)
 {
     const int last = p->ndim - 1;
     const int64_t e = p->itemsize;
-    int t = p->src_strides[last] == e ? -1 : transpose_axis(p);
+    const int t = p->src_strides[last] == e ? -1 : transpose_axis(p);
 
-    if (p->src_strides[last] == e) {
-        p->kernel = PF_KERNEL_MEMCPY;
-        p->major = last;
-    } else if (t >= 0) {
+    p->cols_axis = last;
+    if (t >= 0) {
         p->kernel = PF_KERNEL_TRANSPOSE;
-        p->major = t;
-        p->minor = last;
+        p->rows_axis = t;
         p->tile = pf_tile_edge(e);
-        p->simd = pf_tile_simd(e, p->src_strides[t]);
+        if (p->src_strides[t] == e) {
+            pf_micro_kernel micro = pf_micro_for(e, p->shape[last],
+                                                 p->dst_strides[t], pf_simd_level());
+            p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
+        }
     } else {
-        p->kernel = PF_KERNEL_GATHER;
-        p->major = last;
+        p->kernel = p->src_strides[last] == e ? PF_KERNEL_MEMCPY : PF_KERNEL_GATHER;
+        /* Rows of the axis before the last: short rows share one call. */
+        p->rows_axis = last - 1;
     }
+}
 
-    /* Units of roughly PF_UNIT_BYTES so that threads balance; transposes
-     * cut whole tiles. */
-    int64_t extent = p->shape[p->major];
-    int64_t row_bytes = e;
-    if (p->kernel == PF_KERNEL_TRANSPOSE)
-        row_bytes *= p->shape[p->minor];
-    int64_t chunk = PF_UNIT_BYTES / row_bytes;
-    if (p->kernel == PF_KERNEL_TRANSPOSE)
-        chunk = (chunk / p->tile) * p->tile;
-    if (chunk < (p->tile > 0 ? p->tile : 1))
-        chunk = p->tile > 0 ? p->tile : 1;
-    if (chunk > extent)
-        chunk = extent;
-    p->chunk = chunk;
+/* Units of about PF_UNIT_BYTES, so that threads balance and per-unit
+ * overhead vanishes: whole rows when they are short, else row pieces;
+ * transposes cut whole tiles. */
+static void choose_chunks(pf_plan *p)
+{
+    const int64_t cols = p->shape[p->cols_axis];
+    const int64_t rows = p->rows_axis >= 0 ? p->shape[p->rows_axis] : 1;
+    const int64_t step = p->tile > 0 ? p->tile : 1;
+    const int64_t row_bytes = cols * p->itemsize;
 
-    int64_t units = ceil_div(extent, chunk);
+    if (row_bytes * step >= PF_UNIT_BYTES) {
+        p->row_chunk = step;
+        p->col_chunk = PF_UNIT_BYTES / (step * p->itemsize) / step * step;
+    } else {
+        p->col_chunk = cols;
+        p->row_chunk = PF_UNIT_BYTES / row_bytes / step * step;
+    }
+    p->row_chunk = clamp64(p->row_chunk, step, rows);
+    p->col_chunk = clamp64(p->col_chunk, step, cols);
+
+    int64_t units = ceil_div(rows, p->row_chunk) * ceil_div(cols, p->col_chunk);
     for (int d = 0; d < p->ndim; d++)
-        if (d != p->major && d != p->minor)
+        if (d != p->rows_axis && d != p->cols_axis)
             units *= p->shape[d];
     p->units = units;
 }
@@ -109,7 +133,10 @@ static void choose_kernel(pf_plan *p)
 static void choose_threads(pf_plan *p, int num_threads)
 {
     int64_t wanted = num_threads > 0 ? num_threads : pf_get_default_threads();
-    int64_t by_size = p->nbytes / PF_MIN_BYTES_PER_THREAD;
+    int64_t min_bytes = atomic_load(&forced_min_bytes_per_thread);
+    if (min_bytes < 1)
+        min_bytes = PF_MIN_BYTES_PER_THREAD;
+    int64_t by_size = p->nbytes / min_bytes;
     if (wanted > by_size)
         wanted = by_size;
     if (wanted > p->units)
@@ -133,8 +160,7 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
 
     memset(p, 0, sizeof *p);
     p->itemsize = itemsize;
-    p->major = -1;
-    p->minor = -1;
+    p->rows_axis = -1;
     p->num_threads = 1;
 
     int64_t nbytes = itemsize;
@@ -165,6 +191,7 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
         p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1];
 
     choose_kernel(p);
+    choose_chunks(p);
     p->streaming = pf_use_streaming(p->nbytes);
     choose_threads(p, num_threads);
     return PF_OK;

@@ -45,10 +45,10 @@ typedef enum {
  *
  * The layout after normalisation (size-1 axes dropped, axes contiguous in
  * both source and destination merged) is ndim/shape/src_strides/dst_strides.
- * The loop nest runs the outer axes (all but `major` and, for transposes,
- * `minor`) in destination order; `major` is cut into chunks of `chunk`
- * elements; one (outer index, chunk) pair is a unit of work, and threads
- * take contiguous ranges of units.
+ * The innermost work is a 2-d copy of `rows_axis` x `cols_axis` (the last
+ * axis, contiguous in the destination).  Both are cut into chunks
+ * (row_chunk x col_chunk elements); one chunk pair, for one index of the
+ * remaining outer axes, is a unit of work, and threads take ranges of units.
  */
 typedef struct {
     int ndim;
@@ -59,13 +59,15 @@ typedef struct {
     int64_t nbytes;                     /* bytes written */
 
     int kernel;          /* pf_kernel */
-    int major;           /* axis cut into chunks: the innermost, or for
-                            transposes the source-contiguous axis */
-    int minor;           /* transposes: the innermost axis; else -1 */
-    int64_t chunk;       /* elements of `major` per unit */
-    int64_t units;       /* outer iterations x chunks */
+    int rows_axis;       /* the axis run as rows of the 2-d copy, or -1: for
+                            transposes the one with the smallest source stride,
+                            else the one before the last */
+    int cols_axis;       /* the last axis */
+    int64_t row_chunk;   /* rows per unit */
+    int64_t col_chunk;   /* columns per unit */
+    int64_t units;       /* outer iterations x row chunks x column chunks */
     int64_t tile;        /* transposes: tile edge in elements; else 0 */
-    int simd;            /* pf_simd used by the tiles */
+    int simd;            /* pf_simd of the inner loop */
     int streaming;       /* 1: non-temporal stores */
     int num_threads;     /* threads that will run it */
 } pf_plan;
@@ -99,9 +101,11 @@ int pf_pool_size(void);
 void pf_pool_shutdown(void);
 
 /* Test switches, process-wide: force a SIMD level (PF_SIMD_AUTO to undo;
- * a level the CPU lacks is clamped to what it has) and streaming stores
- * (-1 auto, 0 off, 1 on).  Return the previous setting. */
+ * a level the CPU lacks is clamped to what it has), streaming stores
+ * (-1 auto, 0 off, 1 on), and the bytes of output each thread needs at least
+ * before several are used (-1 auto).  Each returns the previous setting. */
 int pf_force_simd(int simd);
 int pf_force_streaming(int streaming);
+int64_t pf_force_min_bytes_per_thread(int64_t nbytes);
 
 #endif /* PYFLAT_H */

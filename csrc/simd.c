@@ -1,6 +1,6 @@
-/* Runtime CPU dispatch for the transpose tiles, and the streaming-store
- * decision.  The default build targets the baseline ISA; faster variants are
- * compiled per function with target attributes and picked at run time. */
+/* Runtime CPU dispatch (which SIMD level the micro-kernels may use), tile
+ * sizes, and the streaming-store decision.  The default build targets the
+ * baseline ISA; faster kernels carry target attributes (micro_x86.c). */
 #include "internal.h"
 
 #include <stdatomic.h>
@@ -20,7 +20,7 @@ static int cpu_simd(void)
 #endif
 }
 
-static int simd_level(void)
+int pf_simd_level(void)
 {
     int best = cpu_simd();
     int forced = atomic_load(&forced_simd);
@@ -47,25 +47,13 @@ const char *pf_simd_name(int simd)
     }
 }
 
+#include <stdlib.h>
 int64_t pf_tile_edge(int64_t itemsize)
 {
-    int64_t edge = 256 / itemsize;
+    const char *env = getenv("PF_TILE_BYTES");
+    int64_t bytes = env ? atoll(env) : 256;
+    int64_t edge = bytes / itemsize;
     return edge < 8 ? 8 : edge > 64 ? 64 : edge;
-}
-
-int pf_tile_simd(int64_t itemsize, int64_t src_row_stride)
-{
-    (void)itemsize;
-    (void)src_row_stride;
-    (void)simd_level;
-    return PF_SIMD_NONE;
-}
-
-pf_tile_fn pf_simd_tile(int simd, int64_t itemsize)
-{
-    (void)simd;
-    (void)itemsize;
-    return NULL;
 }
 
 int pf_use_streaming(int64_t nbytes)

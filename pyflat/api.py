@@ -20,6 +20,10 @@ __all__ = ["batch_flatten", "flatten", "ascontiguousarray"]
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
+# Below this many bytes numpy's own copy is cheaper than our call overhead
+# (measured with `pyflat bench`'s small cases; see bench/RESULTS.md).
+SMALL_COPY_BYTES = 16 * 1024
+
 
 def check_data_format(data_format: Any) -> str:
     if data_format not in DATA_FORMATS:
@@ -78,9 +82,10 @@ def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
     """One copy of ``view`` (C order) into the contiguous ``dst``."""
     if dst.size == 0:
         return
-    if view.dtype.hasobject:
-        # Object pointers need reference counting: numpy copies those.
-        np.copyto(dst, view.reshape(dst.shape))
+    if view.dtype.hasobject or view.nbytes < SMALL_COPY_BYTES:
+        # Object pointers need reference counting, and tiny copies are
+        # cheaper without our call overhead: numpy copies those.
+        np.copyto(dst.reshape(view.shape), view)
         return
     _kernel.copy_into(view, dst, num_threads)
 
@@ -90,6 +95,11 @@ def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
     """The C-contiguous array of ``shape`` holding ``view`` in C order: a view
     of it when possible (and allowed), else one copy into a new array or
     ``out``.  Every argument is checked before anything is written."""
+    if out is None and copy is None and num_threads is None:  # the common call
+        if view.flags.c_contiguous:
+            return view.reshape(shape)
+        if view.nbytes < SMALL_COPY_BYTES:
+            return view.copy().reshape(shape)
     copy = _check_copy(copy)
     threads = resolve_num_threads(num_threads)
     if out is None:
@@ -138,6 +148,11 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
     ndarray
         C-contiguous, with the input's dtype.
     """
+    if (out is None and copy is None and num_threads is None and type(a) is np.ndarray
+            and data_format == "channels_last" and a.flags.c_contiguous):
+        shape = a.shape  # zero-copy at close to numpy's own cost
+        if len(shape) > 1 and shape[0]:
+            return a.reshape(shape[0], -1)
     arr = as_array(a)
     check_data_format(data_format)
     if arr.ndim == 0:

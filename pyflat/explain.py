@@ -30,14 +30,15 @@ class Plan:
     src_strides: tuple      # bytes
     dst_strides: tuple      # bytes
     kernel: str             # "none", "memcpy", "gather" or "transpose"
-    major_axis: Optional[int]
-    minor_axis: Optional[int]
+    rows_axis: Optional[int]
+    cols_axis: int
     tile: int
     simd: str
     streaming: bool
     num_threads: int
     units: int
-    chunk: int
+    row_chunk: int
+    col_chunk: int
     nbytes: int
 
     def __str__(self) -> str:
@@ -49,18 +50,22 @@ class Plan:
         lines.append(f"  layout after merging: shape {self.shape}")
         lines.append(f"    source strides      {self.src_strides}")
         lines.append(f"    destination strides {self.dst_strides}")
+        rows = "-" if self.rows_axis is None else self.rows_axis
         if self.kernel == "memcpy":
-            lines.append(f"  kernel: memcpy runs along axis {self.major_axis}")
+            lines.append(f"  kernel: memcpy of contiguous runs along axis {self.cols_axis}, "
+                         f"rows along axis {rows}")
         elif self.kernel == "gather":
-            lines.append(f"  kernel: strided gather along axis {self.major_axis}")
+            lines.append(f"  kernel: strided gather along axis {self.cols_axis}, "
+                         f"rows along axis {rows}")
         elif self.kernel == "transpose":
-            lines.append(f"  kernel: blocked transpose of axes {self.major_axis} and "
-                         f"{self.minor_axis}, tiles {self.tile}x{self.tile}, {self.simd}")
+            lines.append(f"  kernel: blocked transpose of axes {rows} and {self.cols_axis}, "
+                         f"tiles {self.tile}x{self.tile}, micro-kernel {self.simd}")
         else:
             lines.append("  kernel: none (nothing to copy)")
+            return "\n".join(lines)
         lines.append(f"  streaming stores: {'on' if self.streaming else 'off'}")
-        lines.append(f"  threads: {self.num_threads}, over {self.units} units of "
-                     f"{self.chunk} elements along axis {self.major_axis}")
+        lines.append(f"  work: {self.units} units of {self.row_chunk} rows x "
+                     f"{self.col_chunk} columns, on {self.num_threads} thread(s)")
         return "\n".join(lines)
 
 
@@ -74,11 +79,10 @@ def _plan(arr, view, output_shape: tuple, num_threads: Any) -> Plan:
         shape=tuple(c.shape[0:n]), src_strides=tuple(c.src_strides[0:n]),
         dst_strides=tuple(c.dst_strides[0:n]),
         kernel=_kernel.kernel_name(c.kernel),
-        major_axis=None if c.major < 0 else c.major,
-        minor_axis=None if c.minor < 0 else c.minor,
-        tile=c.tile, simd=_kernel.simd_name(c.simd) if c.tile else "-",
+        rows_axis=None if c.rows_axis < 0 else c.rows_axis, cols_axis=c.cols_axis,
+        tile=c.tile, simd=_kernel.simd_name(c.simd),
         streaming=bool(c.streaming), num_threads=c.num_threads,
-        units=c.units, chunk=c.chunk, nbytes=c.nbytes)
+        units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes)
 
 
 def explain(a: Any, *, data_format: str = "channels_last",
