@@ -219,6 +219,13 @@ def check_layout(layout: Layout, rng: np.random.Generator,
 # -- random layouts for the standalone runner --------------------------------
 
 ITEMSIZES = (1, 1, 2, 3, 4, 4, 5, 7, 8, 8, 12, 16, 16, 24, 32, 64)
+SIDES = (0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 33)
+SIDE_WEIGHTS = np.array([1, 8, 8, 8, 8, 6, 6, 4, 3, 3, 1]) / 56
+
+
+def random_slack(rng: np.random.Generator) -> int:
+    """Spare bytes beside the view: often none, so overruns hit the edge."""
+    return int(rng.choice([0, 0, 1, rng.integers(2, 64)]))
 
 
 def random_layout(rng: np.random.Generator, max_elements: int = 4096) -> Layout:
@@ -226,7 +233,7 @@ def random_layout(rng: np.random.Generator, max_elements: int = 4096) -> Layout:
     not multiples of the itemsize), half sliced and permuted C-order arrays."""
     e = int(rng.choice(ITEMSIZES))
     ndim = int(rng.choice([0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 6]))
-    shape = [int(rng.choice([0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 33], p=SIDE_P)) for _ in range(ndim)]
+    shape = [int(rng.choice(SIDES, p=SIDE_WEIGHTS)) for _ in range(ndim)]
     while np.prod(shape, dtype=np.int64) > max_elements:
         shape[int(np.argmax(shape))] //= 2
     if rng.random() < 0.5:
@@ -234,17 +241,13 @@ def random_layout(rng: np.random.Generator, max_elements: int = 4096) -> Layout:
                    for _ in shape]
     else:
         strides = natural_strides(rng, shape, e)
-    slack = lambda: int(rng.choice([0, 0, 1, rng.integers(2, 64)]))  # noqa: E731
-    return fitted(shape, strides, e, slack(), slack(),
+    return fitted(shape, strides, e, random_slack(rng), random_slack(rng),
                   uint=e in UINT_SIZES and bool(rng.random() < 0.5))
-
-
-SIDE_P = np.array([1, 8, 8, 8, 8, 6, 6, 4, 3, 3, 1], float) / 56
 
 
 def natural_strides(rng: np.random.Generator, shape: list, e: int) -> list:
     """Strides of ``shape`` as a view of a C-contiguous array: axes permuted,
-    stepped by +-1, +-2 or +-3, maybe with padding between rows."""
+    stepped by 1, 2, 3, -1 or -2, maybe with padding between rows."""
     steps = [int(rng.choice([1, 1, 1, 2, 3, -1, -2])) for _ in shape]
     order = rng.permutation(len(shape))
     strides = [0] * len(shape)
@@ -272,6 +275,7 @@ def random_large_layout(rng: np.random.Generator) -> Layout:
 
 
 def permuted_strides(shape: list, order: list, e: int) -> list:
+    """Strides of a C-contiguous array whose axes, in memory order, are ``order``."""
     strides = [0] * len(shape)
     stride = e
     for axis in order[::-1]:

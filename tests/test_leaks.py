@@ -10,14 +10,16 @@ stays flat.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
-from typing import Callable, List
+from typing import Callable, Iterator, List
 
 import numpy as np
 import pytest
 
 import pyflat
+from pyflat._pyflat import lib
 
 LIMIT = 1 << 20  # bytes of RSS growth allowed
 WARM_UP = 100_000  # calls before measuring
@@ -30,12 +32,14 @@ def rss() -> int:
 
 
 def mixed_calls() -> List[Callable[[], object]]:
-    """One of each kind of call; the errors are caught here."""
-    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    strided = np.arange(4096, dtype=np.uint8).reshape(64, 64)[::2, ::3]
+    """One of each kind of call; the errors are caught here.  The copies are
+    over the 16 KiB below which the API lets numpy copy, so the kernel runs."""
+    x = np.arange(8 * 3 * 16 * 32, dtype=np.float32).reshape(8, 3, 16, 32)  # 48 KiB
+    strided = np.arange(512 * 512, dtype=np.uint8).reshape(512, 512)[::2, ::3]
+    tiny = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
     obj = np.array([[1, "a"], [None, 2.0]], dtype=object).T
-    out = np.empty((2, 60), np.float32)
-    wrong_out = np.empty((2, 59), np.float32)
+    out = np.empty((8, 3 * 16 * 32), np.float32)
+    wrong_out = np.empty((8, 3 * 16 * 32 - 1), np.float32)
     layer = pyflat.Flatten("channels_first")
 
     def error(call: Callable[[], object], kind: type) -> Callable[[], object]:
@@ -49,11 +53,12 @@ def mixed_calls() -> List[Callable[[], object]]:
 
     return [
         lambda: pyflat.batch_flatten(x),                                     # view
-        lambda: pyflat.batch_flatten(x, data_format="channels_first"),       # copy
+        lambda: pyflat.batch_flatten(x, data_format="channels_first"),       # 2 threads
         lambda: pyflat.flatten(strided, copy=True),                          # gather
         lambda: pyflat.batch_flatten(x, data_format="channels_first", out=out),
-        lambda: pyflat.ascontiguousarray(strided.T, num_threads=2),
-        lambda: pyflat.batch_flatten(obj),                                   # numpy path
+        lambda: pyflat.ascontiguousarray(strided.T, num_threads=2),         # transpose
+        lambda: pyflat.batch_flatten(tiny, data_format="channels_first"),    # numpy copies
+        lambda: pyflat.batch_flatten(obj),                                   # object dtype
         lambda: layer(x),
         lambda: pyflat.explain(x, data_format="channels_first"),            # C plan
         error(lambda: pyflat.batch_flatten(x, out=wrong_out), ValueError),
@@ -65,23 +70,34 @@ def mixed_calls() -> List[Callable[[], object]]:
     ]
 
 
+@contextlib.contextmanager
+def small_copies_threaded() -> Iterator[None]:
+    """Let copies of 4 KiB per thread use the pool (the kernel's test switch),
+    so that the thread pool is part of the mix."""
+    old = lib.pf_force_min_bytes_per_thread(4096)
+    try:
+        yield
+    finally:
+        lib.pf_force_min_bytes_per_thread(old)
+
+
 def rss_growth(n_calls: int) -> int:
     """RSS after ``n_calls`` mixed calls minus RSS before them (after a
     warm-up that lets allocator pools and caches reach their size)."""
     calls = mixed_calls()
-    rounds = n_calls // len(calls)
 
     def run(n: int) -> None:
-        for _ in range(n):
+        for _ in range(n // len(calls)):
             for call in calls:
                 call()
 
-    run(WARM_UP // len(calls))
-    gc.collect()
-    before = rss()
-    run(rounds)
-    gc.collect()
-    return rss() - before
+    with small_copies_threaded():
+        run(WARM_UP)
+        gc.collect()
+        before = rss()
+        run(n_calls)
+        gc.collect()
+        return rss() - before
 
 
 def test_rss_after_100k_calls():
