@@ -24,7 +24,7 @@ SETTINGS = settings_to_run()
 
 def budget(max_examples: int) -> settings:
     return settings(max_examples=max_examples, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 @st.composite
