@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fuzz_layouts import (ITEMSIZES, UINT_SIZES, Layout, check_layout, fitted, kernel_of,
-                          make_view, random_large_layout, reference_bytes, settings_to_run)
+                          make_view, natural_strides, random_large_layout, reference_bytes,
+                          settings_to_run)
 
 EXAMPLES = int(os.environ.get("PYFLAT_FUZZ_EXAMPLES", "300"))
 LARGE_EXAMPLES = max(EXAMPLES // 100, 3)
@@ -30,7 +31,8 @@ def budget(max_examples: int) -> settings:
 @st.composite
 def layouts(draw, max_elements: int = 2048) -> Layout:
     """Any layout that fits a buffer: strides of any sign and size, zero,
-    overlapping, not multiples of the itemsize; any itemsize; odd offsets."""
+    overlapping, not multiples of the itemsize; any itemsize; odd offsets;
+    or the strides of a sliced and permuted C-order array."""
     e = draw(st.sampled_from(sorted(set(ITEMSIZES))))
     ndim = draw(st.integers(0, 6))
     shape = draw(st.lists(st.integers(0, 9), min_size=ndim, max_size=ndim)
@@ -38,6 +40,9 @@ def layouts(draw, max_elements: int = 2048) -> Layout:
     stride = st.one_of(st.sampled_from([0, e, -e, 2 * e]), st.integers(-4 * e - 8, 4 * e + 8),
                        st.integers(-(1 << 12), 1 << 12))
     strides = draw(st.lists(stride, min_size=ndim, max_size=ndim))
+    if draw(st.booleans()):  # or those of a sliced, permuted C-order array
+        strides = natural_strides(np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
+                                  shape, e)
     slack = st.integers(0, 70)
     uint = e in UINT_SIZES and draw(st.booleans())
     return fitted(shape, strides, e, draw(slack), draw(slack), uint)
