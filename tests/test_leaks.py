@@ -11,6 +11,7 @@ stays flat.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 from typing import Callable, Iterator, List
@@ -25,8 +26,23 @@ LIMIT = 1 << 20  # bytes of RSS growth allowed
 WARM_UP = 100_000  # calls before measuring
 
 
+def _malloc_trim() -> Callable[[int], int]:
+    """glibc's malloc_trim, or a no-op where there is none."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return lambda pad: 0
+
+
+malloc_trim = _malloc_trim()
+
+
 def rss() -> int:
-    """Resident set size of this process, in bytes (Linux)."""
+    """Resident set size of this process, in bytes (Linux), once free memory
+    has gone back to the OS: else where the allocator keeps its free pages
+    (which depends on the tests run before) moves RSS by megabytes."""
+    gc.collect()
+    malloc_trim(0)
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -93,10 +109,8 @@ def rss_growth(n_calls: int) -> int:
 
     with small_copies_threaded():
         run(WARM_UP)
-        gc.collect()
         before = rss()
         run(n_calls)
-        gc.collect()
         return rss() - before
 
 
