@@ -3,9 +3,8 @@ must not grow the resident set size (RSS) by 1 MB or more.
 
 10^5 calls in the default run (a leak of 10 bytes a call would show); the
 10^6-call run is marked slow.  Both start after a warm-up of 10^5 calls: RSS
-steps up about 1 MB once early on even for a loop of bare
-``x.__array_interface__`` reads (allocator pools reaching their size), then
-stays flat.
+steps up about 1 MB once early on (a loop of bare ``x.__array_interface__``
+reads does it too), then stays flat.
 """
 
 from __future__ import annotations
