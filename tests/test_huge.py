@@ -1,0 +1,68 @@
+"""Arrays of more than 2**31 elements: every offset past 2**31 (and 2**32)
+must land right.  Strided views, so the kernel really runs, on uint8 so the
+element count and the byte count both pass 2**31.  Each case needs about
+4.3 GB; skipped, saying so, where the machine has less available."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflat
+
+N = 2**31 + 2**12          # elements (and bytes) in the source and the output
+PERIOD = 251               # prime: 2**31 and 2**32 are not multiples of it
+CHUNK = 2**24              # rows compared at a time: bounded temporaries
+
+pytestmark = pytest.mark.slow
+
+
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (0 where there is none)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@pytest.fixture
+def source() -> np.ndarray:
+    """N bytes where byte p holds p % PERIOD: an offset cut to 31 or 32 bits
+    reads a different value."""
+    need = 2 * N + (1 << 30)
+    if available_bytes() < need:
+        pytest.skip(f"needs {need / 2**30:.1f} GiB of available memory, "
+                    f"this machine has {available_bytes() / 2**30:.1f} GiB")
+    block = (np.arange(PERIOD * 2**16) % PERIOD).astype(np.uint8)  # starts at phase 0
+    src = np.empty(N, np.uint8)
+    for start in range(0, N, block.size):
+        part = src[start:start + block.size]
+        part[...] = block[:part.size]
+    return src
+
+
+def test_transpose_past_2_to_the_31(source):
+    view = source.reshape(N // 2, 2).T                    # (2, N/2), strides (1, 2)
+    plan = pyflat.explain(view, start_dim=0)
+    assert plan.kernel == "transpose" and plan.nbytes == N
+    out = pyflat.flatten(view)
+    half = N // 2
+    for start in range(0, half, CHUNK):
+        stop = min(start + CHUNK, half)
+        assert np.array_equal(out[start:stop], view[0, start:stop]), start
+        assert np.array_equal(out[half + start:half + stop], view[1, start:stop]), half + start
+
+
+def test_threaded_gather_past_2_to_the_31(source):
+    rows = source.reshape(N // 64, 64)
+    view = rows[:, ::-1]                                  # innermost stride -1
+    plan = pyflat.explain(view, start_dim=0, num_threads=2)
+    assert plan.kernel == "gather" and plan.num_threads == 2 and plan.nbytes == N
+    out = pyflat.flatten(view, num_threads=2).reshape(rows.shape)
+    for start in range(0, len(rows), CHUNK // 64):
+        stop = start + CHUNK // 64
+        assert np.array_equal(out[start:stop], rows[start:stop, ::-1]), start * 64
