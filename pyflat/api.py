@@ -85,13 +85,22 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
     """One copy of ``view`` (C order) into the contiguous ``dst``."""
-    if dst.size == 0:
+    if dst.nbytes == 0:  # no elements, or elements of no bytes (dtype 'V0')
         return
     if (view.dtype.hasobject or view.nbytes < SMALL_COPY_BYTES
             or not _kernel.copy_into(view, dst, num_threads, SIMPLE_COPY_BYTES)):
         # Object pointers need reference counting, and numpy is cheaper for
         # small copies: numpy copies those.
         np.copyto(dst.reshape(view.shape), view)
+
+
+def _new_array(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    try:
+        return np.empty(shape, dtype=dtype)
+    except (ValueError, MemoryError) as exc:  # numpy's own subclasses: plain ones here
+        kind = MemoryError if isinstance(exc, MemoryError) else ValueError
+        raise kind(f"a: the result, shape {shape} of {dtype}, cannot be "
+                   f"allocated: {exc}") from exc
 
 
 def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
@@ -102,8 +111,11 @@ def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
     if out is None and copy is None and num_threads is None:  # the common call
         if view.flags.c_contiguous:
             return view.reshape(shape)
-        if view.nbytes < SMALL_COPY_BYTES:
-            return view.copy().reshape(shape)
+        if view.nbytes < SMALL_COPY_BYTES:  # numpy is cheaper for small copies
+            try:
+                return view.copy().reshape(shape)
+            except (ValueError, MemoryError):
+                pass  # nbytes overflowed: the checks below name the problem
     copy = _check_copy(copy)
     threads = resolve_num_threads(num_threads)
     if out is None:
@@ -113,7 +125,7 @@ def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
             raise ValueError("copy=False: the result cannot be a view of the input "
                              "(it is not C-contiguous in the flattened order); "
                              "use copy=None to allow a copy")
-        result = np.empty(shape, dtype=view.dtype)
+        result = _new_array(shape, view.dtype)
         _copy(view, result, threads)
         return result
     _check_out(out, shape, view.dtype)
@@ -211,9 +223,14 @@ def ascontiguousarray(a: Any, dtype: Any = None, *,
     Like numpy's, the result has at least one dimension.
     """
     arr = as_array(a)
-    if dtype is not None and np.dtype(dtype) != arr.dtype:
-        # A cast is numpy's job; ask it for C order directly.
-        arr = np.asarray(arr, dtype=dtype, order="C")
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+            if dtype != arr.dtype:
+                # A cast is numpy's job; ask it for C order directly.
+                arr = np.asarray(arr, dtype=dtype, order="C")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"dtype: cannot give {dtype!r}: {exc}") from exc
     if arr.ndim == 0:
         arr = arr.reshape(1)
     return materialize(arr, arr.shape, None, None, num_threads)
