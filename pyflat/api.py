@@ -31,7 +31,7 @@ SIMPLE_COPY_BYTES = 1024 * 1024
 
 
 def check_data_format(data_format: Any) -> str:
-    if data_format not in DATA_FORMATS:
+    if not isinstance(data_format, str) or data_format not in DATA_FORMATS:
         raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
                          f"got {data_format!r}")
     return data_format
@@ -165,10 +165,25 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
         C-contiguous, with the input's dtype.
     """
     if (out is None and copy is None and num_threads is None and type(a) is np.ndarray
-            and data_format == "channels_last" and a.flags.c_contiguous):
-        shape = a.shape  # zero-copy at close to numpy's own cost
+            and type(data_format) is str):
+        # The common call, at close to numpy's own cost: a view, or for small
+        # inputs numpy's copy (see SMALL_COPY_BYTES).
+        shape = a.shape
         if len(shape) > 1 and shape[0]:
-            return a.reshape(shape[0], -1)
+            if data_format == "channels_last":
+                view = a
+            elif data_format == "channels_first" and len(shape) > 2:
+                view = a.transpose((0, *range(2, len(shape)), 1))
+            else:
+                view = None
+            if view is not None:
+                if view.flags.c_contiguous:
+                    return view.reshape(shape[0], -1)
+                if view.nbytes < SMALL_COPY_BYTES:
+                    try:
+                        return view.copy().reshape(shape[0], -1)
+                    except (ValueError, MemoryError):
+                        pass  # nbytes overflowed: the checks below name the problem
     arr = as_array(a)
     check_data_format(data_format)
     if arr.ndim == 0:
