@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _kernel
-from .threads import resolve_num_threads
+from .threads import MAX_THREADS, resolve_num_threads
 
 __all__ = ["batch_flatten", "flatten", "ascontiguousarray"]
 
@@ -164,8 +164,8 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
     ndarray
         C-contiguous, with the input's dtype.
     """
-    if (out is None and copy is None and num_threads is None and type(a) is np.ndarray
-            and type(data_format) is str):
+    if (out is None and copy is None and type(a) is np.ndarray and type(data_format) is str
+            and (num_threads is None or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
         # The common call, at close to numpy's own cost: a view, or for small
         # inputs numpy's copy (see SMALL_COPY_BYTES).
         shape = a.shape
