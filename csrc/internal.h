@@ -20,8 +20,14 @@
 /* Contiguous runs shorter than this are copied element by element. */
 #define PF_MEMCPY_MIN_BYTES 256
 
-/* Transpose tiles span about this many bytes per row (8 to 64 elements). */
+/* Transpose tiles span about this many bytes per row (8 to 64 elements);
+ * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
+#define PF_NARROW_ROW_BYTES 16
+
+/* Transpose tiles at least this wide prefetch the next tile's source: more
+ * source streams than the hardware prefetcher follows. */
+#define PF_PREFETCH_MIN_COLS 16
 
 /* Streaming stores pay only once the output is well past the last-level
  * cache, and only for long runs (measured here: 5% faster on a 34 MB copy
