@@ -2,7 +2,7 @@
 
 Each one builds a *view* of the input (numpy does that for free), then either
 returns it reshaped, when it is already C-contiguous, or makes exactly one copy
-of it with the C kernel.  See ``DESIGN.md`` in the repository.
+of it: with the C kernel, or with numpy where that is cheaper (small copies).
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class Setting(NamedTuple):
 
 def can_force_tiny_threads() -> bool:
     """Whether this kernel build has the switch that lets small copies use
-    several threads (without it only outputs >= 1 MiB per thread do)."""
+    several threads (without it only outputs >= 256 KiB per thread do)."""
     return hasattr(lib, "pf_force_min_bytes_per_thread")
 
 

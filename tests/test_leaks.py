@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import pyflat
+from pyflat import api
 from pyflat._pyflat import lib
 
 LIMIT = 1 << 20  # bytes of RSS growth allowed
@@ -47,8 +48,7 @@ def rss() -> int:
 
 
 def mixed_calls() -> List[Callable[[], object]]:
-    """One of each kind of call; the errors are caught here.  The copies are
-    over the 16 KiB below which the API lets numpy copy, so the kernel runs."""
+    """One of each kind of call; the errors are caught here."""
     x = np.arange(8 * 3 * 16 * 32, dtype=np.float32).reshape(8, 3, 16, 32)  # 48 KiB
     strided = np.arange(512 * 512, dtype=np.uint8).reshape(512, 512)[::2, ::3]
     tiny = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
@@ -87,13 +87,17 @@ def mixed_calls() -> List[Callable[[], object]]:
 
 @contextlib.contextmanager
 def small_copies_threaded() -> Iterator[None]:
-    """Let copies of 4 KiB per thread use the pool (the kernel's test switch),
-    so that the thread pool is part of the mix."""
+    """Send every copy through the C kernel (no numpy shortcut for small or
+    simple ones) and let copies of 4 KiB per thread use the pool (the kernel's
+    test switch), so that the kernel and its threads are part of the mix."""
     old = lib.pf_force_min_bytes_per_thread(4096)
+    old_small, old_simple = api.SMALL_COPY_BYTES, api.SIMPLE_COPY_BYTES
+    api.SMALL_COPY_BYTES = api.SIMPLE_COPY_BYTES = 0
     try:
         yield
     finally:
         lib.pf_force_min_bytes_per_thread(old)
+        api.SMALL_COPY_BYTES, api.SIMPLE_COPY_BYTES = old_small, old_simple
 
 
 def rss_growth(n_calls: int) -> int:
