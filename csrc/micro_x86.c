@@ -211,12 +211,12 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
     switch (e) {
     case 1: return (pf_micro_kernel){sse2_16x16_e1, 16, 16, PF_SIMD_SSE2};
     case 2: return (pf_micro_kernel){sse2_8x8_e2, 8, 8, PF_SIMD_SSE2};
-    case 4:
-        if (simd >= PF_SIMD_AVX2)
+    case 4: /* the wide block only where rows hold a whole one */
+        if (simd >= PF_SIMD_AVX2 && cols >= 8)
             return (pf_micro_kernel){avx2_8x8_e4, 8, 8, PF_SIMD_AVX2};
         return (pf_micro_kernel){sse2_4x4_e4, 4, 4, PF_SIMD_SSE2};
     case 8:
-        if (simd >= PF_SIMD_AVX2)
+        if (simd >= PF_SIMD_AVX2 && cols >= 4)
             return (pf_micro_kernel){avx2_4x4_e8, 4, 4, PF_SIMD_AVX2};
         return (pf_micro_kernel){sse2_2x2_e8, 2, 2, PF_SIMD_SSE2};
     default:
