@@ -15,8 +15,6 @@
  * (a single unit) gained nothing. */
 #define PF_MIN_BYTES_PER_THREAD PF_UNIT_BYTES
 
-#define PF_MAX_THREADS 256
-
 /* Contiguous runs shorter than this are copied element by element. */
 #define PF_MEMCPY_MIN_BYTES 256
 

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #define PF_MAX_DIMS 64
+/* The most threads one copy uses. */
+#define PF_MAX_THREADS 256
 
 /* Status codes; pf_strerror() turns them into text. */
 typedef enum {

@@ -15,7 +15,7 @@ from typing import Any
 from ._pyflat import lib
 
 ENV_VAR = "PYFLAT_NUM_THREADS"
-MAX_THREADS = 256
+MAX_THREADS = lib.PF_MAX_THREADS  # the kernel's own bound
 
 
 def available_cpus() -> int:
