@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional
+import sys
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -31,10 +32,21 @@ SIMPLE_COPY_BYTES = 1024 * 1024
 
 
 def check_data_format(data_format: Any) -> str:
-    if not isinstance(data_format, str) or data_format not in DATA_FORMATS:
-        raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
-    return data_format
+    """``data_format`` as one of :data:`DATA_FORMATS` (the constant itself),
+    case-insensitively, as Keras reads it (``"Channels_First"`` works)."""
+    if isinstance(data_format, str):
+        for known in DATA_FORMATS:
+            if data_format == known or data_format.lower() == known:
+                return known
+    raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
+                     f"got {data_format!r}")
+
+
+def masked_array_type() -> Optional[type]:
+    """``numpy.ma.MaskedArray`` if numpy.ma is loaded (else no input can be
+    one), without importing it."""
+    ma = sys.modules.get("numpy.ma")
+    return None if ma is None else ma.MaskedArray  # type: ignore[no-any-return]
 
 
 def as_array(a: Any, name: str = "a") -> np.ndarray:
@@ -58,7 +70,7 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
     return a
 
 
-def batch_shape(shape: tuple) -> tuple:
+def batch_shape(shape: Tuple[int, ...]) -> Tuple[int, int]:
     """``(batch, d1, ..., dk)`` -> ``(batch, d1*...*dk)``; ``(batch,)`` -> ``(batch, 1)``."""
     return (shape[0], math.prod(shape[1:]))
 
@@ -69,9 +81,18 @@ def _check_copy(copy: Any) -> Optional[bool]:
     raise TypeError(f"copy: expected None, True or False, got {copy!r}")
 
 
-def _check_out(out: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:
+def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """``out`` checked, as a base-class ndarray to write to.  Subclasses
+    (``np.memmap``, ``np.matrix``) are written through their ndarray view;
+    a masked array is refused, since its mask would not be written."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
+    masked = masked_array_type()
+    if masked is not None and isinstance(out, masked):
+        raise TypeError("out: a numpy.ma.MaskedArray cannot be written to (its mask "
+                        "would be left as it is); pass its data, np.ma.getdata(out)")
+    if type(out) is not np.ndarray:
+        out = out.view(np.ndarray)
     if out.shape != shape:
         raise ValueError(f"out: expected shape {shape}, got {out.shape}")
     if out.dtype != dtype:
@@ -94,7 +115,7 @@ def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
         np.copyto(dst.reshape(view.shape), view)
 
 
-def _new_array(shape: tuple, dtype: np.dtype) -> np.ndarray:
+def _new_array(shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
     try:
         return np.empty(shape, dtype=dtype)
     except (ValueError, MemoryError) as exc:  # numpy's own subclasses: plain ones here
@@ -103,7 +124,7 @@ def _new_array(shape: tuple, dtype: np.dtype) -> np.ndarray:
                    f"allocated: {exc}") from exc
 
 
-def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
+def materialize(view: np.ndarray, shape: Tuple[int, ...], out: Any, copy: Any,
                 num_threads: Any) -> np.ndarray:
     """The C-contiguous array of ``shape`` holding ``view`` in C order: a view
     of it when possible (and allowed), else one copy into a new array or
@@ -128,14 +149,27 @@ def materialize(view: np.ndarray, shape: tuple, out: Any, copy: Any,
         result = _new_array(shape, view.dtype)
         _copy(view, result, threads)
         return result
-    _check_out(out, shape, view.dtype)
+    dst = _check_out(out, shape, view.dtype)
     if copy is False:
         raise ValueError("copy=False cannot be combined with out=: "
                          "writing into out is a copy")
-    if np.may_share_memory(view, out):
+    if np.may_share_memory(view, dst):
         view = view.copy()  # read the whole input first, as np.copyto does
-    _copy(view, out, threads)
-    return out
+    _copy(view, dst, threads)
+    return out  # type: ignore[no-any-return]  # the caller's object, subclass and all
+
+
+def _masked(flat: Callable[[np.ndarray], np.ndarray], a: Any, out: Any) -> Any:
+    """``flat`` applied to a masked array's data and to its mask alike: the
+    result is a masked array, as ``MaskedArray.reshape`` gives."""
+    if out is not None:
+        raise TypeError("out: cannot hold the mask of a masked input a; leave out=None "
+                        "(the result is a masked array), or pass np.ma.getdata(a)")
+    mask = np.ma.getmask(a)
+    result = type(a)(flat(np.ma.getdata(a)),
+                     mask=mask if mask is np.ma.nomask else flat(np.asarray(mask)),
+                     fill_value=a.fill_value, hard_mask=a.hardmask)
+    return result
 
 
 def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None,
@@ -184,8 +218,12 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
                         return view.copy().reshape(shape[0], -1)
                     except (ValueError, MemoryError):
                         pass  # nbytes overflowed: the checks below name the problem
+    data_format = check_data_format(data_format)
+    masked = masked_array_type()
+    if masked is not None and isinstance(a, masked):
+        return _masked(lambda x: batch_flatten(x, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
+                                               num_threads=num_threads), a, out)
     arr = as_array(a)
-    check_data_format(data_format)
     if arr.ndim == 0:
         raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
     view = channels_last_view(arr, data_format)
@@ -205,7 +243,8 @@ def normalize_dim(dim: Any, name: str, ndim: int) -> int:
     return index % ndim
 
 
-def flatten_shape(shape: tuple, start_dim: Any, end_dim: Any) -> tuple:
+def flatten_shape(shape: Tuple[int, ...], start_dim: Any,
+                  end_dim: Any) -> Tuple[int, ...]:
     """The shape ``torch.flatten(x, start_dim, end_dim)`` gives for ``shape``."""
     ndim = max(len(shape), 1)  # a 0-d input acts as 1-d, as in torch
     start = normalize_dim(start_dim, "start_dim", ndim)
@@ -222,30 +261,78 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     """Merge axes ``start_dim`` to ``end_dim`` (inclusive) into one, as
     ``torch.flatten`` does.
 
-    Negative dims count from the end; a 0-d input gives shape ``(1,)``.  ``out``,
-    ``copy`` and ``num_threads`` are as for :func:`batch_flatten`.
+    Negative dims count from the end; a 0-d input gives shape ``(1,)``.  As in
+    torch, when nothing is merged (the result has the input's shape) and the
+    input is a C-contiguous ndarray, the input itself is returned.  ``out``,
+    ``copy`` and ``num_threads`` are as for :func:`batch_flatten`; a masked
+    array gives a masked array, its mask flattened alike.
     """
+    masked = masked_array_type()
+    if masked is not None and isinstance(a, masked):
+        return _masked(lambda x: flatten(x, start_dim, end_dim, copy=copy,  # type: ignore[no-any-return]
+                                         num_threads=num_threads), a, out)
     arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
+    if (out is None and copy is not True and arr is a and shape == arr.shape
+            and type(arr) is np.ndarray and arr.flags.c_contiguous):
+        resolve_num_threads(num_threads)  # still checked
+        _check_copy(copy)
+        return arr
     return materialize(arr, shape, out, copy, num_threads)
+
+
+def _resolve_dtype(dtype: Any) -> None:
+    """Check that numpy understands ``dtype``; the error names the parameter."""
+    try:
+        np.empty(0, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"dtype: not a data type numpy understands: {dtype!r} "
+                        f"({exc})") from exc
+
+
+def _as_array_of(a: Any, dtype: Any) -> np.ndarray:
+    """``a`` as an ndarray of ``dtype`` (any dtype-like numpy takes: an
+    instance, a class from ``np.dtypes``, a scalar or Python type, a string):
+    ``a`` itself when it has that dtype already, numpy's C-order cast
+    otherwise."""
+    _resolve_dtype(dtype)
+    if not isinstance(a, np.ndarray) and not (
+            hasattr(a, "__dlpack__") and not hasattr(a, "__array__")
+            and not hasattr(a, "__array_interface__")):
+        # Lists, scalars, __array__ objects: numpy builds a new C-order array
+        # of dtype directly, as np.ascontiguousarray would.
+        try:
+            return np.asarray(a, dtype=dtype, order="C")
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"a: cannot be converted to a numpy array of dtype "
+                             f"{dtype!r}: {exc}") from exc
+    arr = as_array(a)
+    probe = arr[..., :0] if arr.ndim else arr.reshape(1)[:0]
+    if np.asarray(probe, dtype=dtype) is probe:  # numpy needs no cast: same dtype
+        return arr
+    try:
+        return np.asarray(arr, dtype=dtype, order="C")  # cast and C order in one pass
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"dtype: cannot cast a ({arr.dtype}) to {dtype!r}: {exc}") from exc
 
 
 def ascontiguousarray(a: Any, dtype: Any = None, *,
                       num_threads: Optional[int] = None) -> np.ndarray:
     """A drop-in for :func:`numpy.ascontiguousarray`: the input itself when it
-    is already C-contiguous (and of ``dtype``), else one copy by the kernel.
+    is already a C-contiguous ndarray (of ``dtype``), else one copy by the
+    kernel (numpy's cast when ``dtype`` differs).
 
-    Like numpy's, the result has at least one dimension.
+    Like numpy's, the result has at least one dimension and is a base-class
+    ndarray: subclasses (``np.matrix``, ``np.memmap``, masked arrays, whose
+    mask numpy drops too) give their data as an ndarray.
     """
-    arr = as_array(a)
-    if dtype is not None:
-        try:
-            dtype = np.dtype(dtype)
-            if dtype != arr.dtype:
-                # A cast is numpy's job; ask it for C order directly.
-                arr = np.asarray(arr, dtype=dtype, order="C")
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"dtype: cannot give {dtype!r}: {exc}") from exc
+    if (dtype is None and num_threads is None and type(a) is np.ndarray
+            and a.ndim and a.flags.c_contiguous):
+        return a  # numpy returns the input itself too
+    arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:
         arr = arr.reshape(1)
+    if arr.flags.c_contiguous and type(arr) is np.ndarray:
+        resolve_num_threads(num_threads)  # still checked
+        return arr
     return materialize(arr, arr.shape, None, None, num_threads)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from . import _kernel
-from .api import (as_array, batch_shape, channels_last_view, check_data_format,
-                  flatten_shape)
+from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, as_array, batch_shape,
+                  channels_last_view, check_data_format, flatten_shape)
 from .threads import resolve_num_threads
 
 
@@ -15,7 +15,10 @@ from .threads import resolve_num_threads
 class Plan:
     """How pyflat copies one input.
 
-    ``zero_copy`` means the result is a view and nothing below runs.  The
+    ``path`` is what the call runs: ``"view"`` (``zero_copy``: the result is
+    a view and nothing below runs), ``"numpy"`` (numpy copies it, for the
+    reason in ``note``: object references, or a copy too small for the kernel
+    to pay), or ``"kernel"``.  The
     other fields are the C plan: the layout after dropping size-1 axes and
     merging axes contiguous in both source and destination, the kernel of the
     innermost loops, its tile and SIMD variant, streaming stores, and how the
@@ -25,7 +28,7 @@ class Plan:
     input_shape: tuple
     output_shape: tuple
     itemsize: int
-    zero_copy: bool
+    zero_copy: bool         # path == "view"
     shape: tuple            # after normalisation
     src_strides: tuple      # bytes
     dst_strides: tuple      # bytes
@@ -40,12 +43,17 @@ class Plan:
     row_chunk: int
     col_chunk: int
     nbytes: int
+    path: str = "kernel"    # what the call runs: "view", "numpy" or "kernel"
+    note: str = ""          # why, when it is not the kernel
 
     def __str__(self) -> str:
         lines = [f"pyflat plan: {self.input_shape} -> {self.output_shape}, "
                  f"itemsize {self.itemsize}, {self.nbytes} bytes"]
         if self.zero_copy:
             lines.append("  zero-copy: the result is a view of the input; no kernel call")
+            return "\n".join(lines)
+        if self.path == "numpy":
+            lines.append(f"  copied by numpy (np.copyto), not by pyflat's kernel: {self.note}")
             return "\n".join(lines)
         lines.append(f"  layout after merging: shape {self.shape}")
         lines.append(f"    source strides      {self.src_strides}")
@@ -97,9 +105,25 @@ def explain(a: Any, *, data_format: str = "channels_last",
     if start_dim is not None or end_dim is not None:
         shape = flatten_shape(arr.shape, 0 if start_dim is None else start_dim,
                               -1 if end_dim is None else end_dim)
-        return _plan(arr, arr, shape, num_threads)
-    check_data_format(data_format)
-    if arr.ndim == 0:
-        raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
-    return _plan(arr, channels_last_view(arr, data_format), batch_shape(arr.shape),
-                 num_threads)
+        view = arr
+    else:
+        data_format = check_data_format(data_format)
+        if arr.ndim == 0:
+            raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
+        view, shape = channels_last_view(arr, data_format), batch_shape(arr.shape)
+    plan = _plan(arr, view, shape, num_threads)
+    # The path the call really takes (api._copy's choices): no copy at all,
+    # numpy's copy, or the kernel's plan above.
+    if plan.zero_copy:
+        return replace(plan, path="view", note="the input is C-contiguous in that order")
+    if view.dtype.hasobject:
+        reason = "object references must be counted"
+    elif view.nbytes < SMALL_COPY_BYTES:
+        reason = f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
+    elif (plan.num_threads == 1 and plan.kernel != "transpose"
+          and view.nbytes < SIMPLE_COPY_BYTES):
+        reason = (f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
+                  f"as fast in numpy")
+    else:
+        return plan
+    return replace(plan, path="numpy", note=reason)

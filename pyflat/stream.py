@@ -6,7 +6,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
-from .api import as_array, batch_flatten, batch_shape, check_data_format
+from .api import as_array, batch_flatten, batch_shape, check_data_format, masked_array_type
 
 __all__ = ["iter_flatten"]
 
@@ -30,7 +30,8 @@ def iter_flatten(batches: Iterable[Any], *, data_format: str = "channels_last",
         shape and dtype repeat; a new one is made when they change (the last,
         smaller batch of an epoch).  **Each result is then overwritten by the
         next**: use it, or copy it, before asking for the next one.  Saves an
-        allocation per batch; results are never views of the batches.
+        allocation per batch; results are never views of the batches.  A
+        masked batch gives a new masked array (its mask flattened alike).
 
     Yields
     ------
@@ -44,7 +45,7 @@ def iter_flatten(batches: Iterable[Any], *, data_format: str = "channels_last",
         or ``reuse_output``.  While iterating: a batch that is not an array
         or is 0-d (the message names it as ``batches[i]``).
     """
-    check_data_format(data_format)
+    data_format = check_data_format(data_format)
     if not isinstance(reuse_output, (bool, np.bool_)):
         raise TypeError(f"reuse_output: expected True or False, got {reuse_output!r}")
     try:
@@ -59,6 +60,13 @@ def _flattened(batches: Iterator[Any], data_format: str,
                reuse_output: bool) -> Iterator[np.ndarray]:
     out: Optional[np.ndarray] = None
     for index, batch in enumerate(batches):
+        masked = masked_array_type()
+        if masked is not None and isinstance(batch, masked):
+            if batch.ndim == 0:
+                raise ValueError(f"batches[{index}]: expected at least 1 dimension "
+                                 f"(the batch axis), got a 0-d array")
+            yield batch_flatten(batch, data_format=data_format)  # keeps the mask
+            continue
         array = as_array(batch, f"batches[{index}]")
         if array.ndim == 0:
             raise ValueError(f"batches[{index}]: expected at least 1 dimension "

@@ -29,7 +29,10 @@ def available_cpus() -> int:
 def _check_count(n: Any, name: str) -> int:
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"{name}: expected a positive integer, got {n!r}")
-    n = n.__index__()
+    try:
+        n = n.__index__()
+    except TypeError:  # e.g. np.array([2]), whose __index__ refuses
+        raise TypeError(f"{name}: expected a positive integer, got {n!r}") from None
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"{name}: expected an integer from 1 to {MAX_THREADS}, got {n}")
     return n
