@@ -46,7 +46,7 @@ def masked_array_type() -> Optional[type]:
     """``numpy.ma.MaskedArray`` if numpy.ma is loaded (else no input can be
     one), without importing it."""
     ma = sys.modules.get("numpy.ma")
-    return None if ma is None else ma.MaskedArray  # type: ignore[no-any-return]
+    return None if ma is None else ma.MaskedArray
 
 
 def as_array(a: Any, name: str = "a") -> np.ndarray:
@@ -92,7 +92,7 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.nda
         raise TypeError("out: a numpy.ma.MaskedArray cannot be written to (its mask "
                         "would be left as it is); pass its data, np.ma.getdata(out)")
     if type(out) is not np.ndarray:
-        out = out.view(np.ndarray)
+        out = np.ndarray.view(out, np.ndarray)
     if out.shape != shape:
         raise ValueError(f"out: expected shape {shape}, got {out.shape}")
     if out.dtype != dtype:
@@ -101,7 +101,8 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.nda
         raise ValueError("out: must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError("out: is read-only")
-    return out
+    checked: np.ndarray = out
+    return checked
 
 
 def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:

@@ -154,7 +154,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
     """Fill ``buffer`` from ``offset`` of the source."""
-    view = memoryview(buffer)
+    view = buffer.data  # a writable memoryview of the contiguous buffer
     while view:
         count = os.preadv(fd, [view], offset)
         if count == 0:
@@ -287,7 +287,7 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_l
         a directory, in a missing folder, or not writable.
     """
     src, dst = _path(src, "src"), _path(dst, "dst")
-    check_data_format(data_format)
+    data_format = check_data_format(data_format)
     chunk_bytes = _check_chunk_bytes(chunk_bytes)
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")

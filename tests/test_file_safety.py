@@ -453,3 +453,17 @@ def test_unreadable_folder_keeps_errno(src, tmp_path):
         assert info.value.errno == errno.EACCES and info.value.filename is not None
     finally:
         os.chmod(locked, 0o700)
+
+
+# --- 6. data_format read case-insensitively here too ---------------------------------------------
+
+def test_flatten_file_and_the_command_read_data_format_like_keras(tmp_path):
+    a = np.arange(2 * 3 * 4 * 5, dtype=np.int32).reshape(2, 3, 4, 5)
+    src = tmp_path / "src.npy"
+    np.save(src, a)
+    flatten_file(src, tmp_path / "a.npy", data_format="Channels_First", chunk_bytes=64,
+                 progress=False)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), reference(a, "channels_first"))
+    assert main(["flatten", str(src), str(tmp_path / "b.npy"), "--data-format",
+                 "CHANNELS_FIRST", "--no-progress"]) == 0
+    assert np.array_equal(np.load(tmp_path / "b.npy"), reference(a, "channels_first"))
