@@ -268,16 +268,20 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     ``copy`` and ``num_threads`` are as for :func:`batch_flatten`; a masked
     array gives a masked array, its mask flattened alike.
     """
-    masked = masked_array_type()
-    if masked is not None and isinstance(a, masked):
-        return _masked(lambda x: flatten(x, start_dim, end_dim, copy=copy,  # type: ignore[no-any-return]
-                                         num_threads=num_threads), a, out)
-    arr = as_array(a)
+    if type(a) is np.ndarray:  # the common call: no conversion, no subclass
+        arr = a
+    else:
+        masked = masked_array_type()
+        if masked is not None and isinstance(a, masked):
+            return _masked(lambda x: flatten(x, start_dim, end_dim, copy=copy,  # type: ignore[no-any-return]
+                                             num_threads=num_threads), a, out)
+        arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
-    if (out is None and copy is not True and arr is a and shape == arr.shape
-            and type(arr) is np.ndarray and arr.flags.c_contiguous):
-        resolve_num_threads(num_threads)  # still checked
-        _check_copy(copy)
+    if (out is None and arr is a and shape == arr.shape and arr.flags.c_contiguous
+            and copy is not True and type(arr) is np.ndarray):
+        if copy is not None or num_threads is not None:
+            _check_copy(copy)
+            resolve_num_threads(num_threads)  # still checked
         return arr
     return materialize(arr, shape, out, copy, num_threads)
 
