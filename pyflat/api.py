@@ -197,7 +197,12 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
     Returns
     -------
     ndarray
-        C-contiguous, with the input's dtype.
+        C-contiguous, with the input's dtype; a base-class ndarray whatever
+        the input's class (``np.matrix``, ``np.memmap``, ... are read as their
+        data), except that a ``np.ma.MaskedArray`` gives a masked array with
+        its mask flattened alike (as ``MaskedArray.reshape`` does; ``out=`` is
+        then refused).  ``out`` itself when given (any ndarray subclass but a
+        masked array).
     """
     if (out is None and copy is None and type(a) is np.ndarray and type(data_format) is str
             and (num_threads is None or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
