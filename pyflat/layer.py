@@ -132,7 +132,10 @@ class Flatten:
             return NotImplemented
         return self.get_config() == other.get_config()
 
-    __hash__ = None  # type: ignore[assignment]  # equal by config, and mutable
+    def __hash__(self) -> int:
+        # Equal layers must hash alike, and set_params may change the config:
+        # one hash for the class keeps both true (and layers usable in sets).
+        return hash(type(self))
 
     def __repr__(self) -> str:
         return f"Flatten(data_format={self.data_format!r})"

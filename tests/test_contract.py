@@ -264,6 +264,7 @@ def test_equal_configs_compare_equal():
     assert Flatten() != Flatten("channels_first")
     assert Flatten() != Flatten(name="other")
     assert Flatten() != "flatten"
+    assert len({Flatten(), Flatten("channels_last"), Flatten("channels_first")}) == 2
 
 
 def test_from_config_refuses_unknown_keys():
