@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Union
 
-__all__ = ["Progress", "check_progress", "reporter"]
+__all__ = ["Progress", "check_progress", "reporter", "tqdm_class"]
 
 #: ``None``: a bar when tqdm is installed and stderr is a terminal; ``False``:
 #: silent; ``True``: a tqdm bar on stderr even when not a terminal (needs tqdm);
@@ -22,18 +22,25 @@ def check_progress(progress: Any) -> Progress:
                     f"(done_bytes, total_bytes), got {type(progress).__name__}")
 
 
-def _tqdm(required: bool):
+def _stderr_is_terminal() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+def tqdm_class(progress: Progress) -> Any:
+    """The one decision of whether to show a bar, for pyflat's functions and
+    its commands alike: tqdm's class when a bar is wanted (and available),
+    else None."""
+    if callable(progress) or progress is False:
+        return None
+    if progress is None and not _stderr_is_terminal():
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
-        if required:
+        if progress is True:
             raise ImportError("progress=True needs tqdm: pip install tqdm") from None
         return None
     return tqdm
-
-
-def _stderr_is_terminal() -> bool:
-    return sys.stderr is not None and sys.stderr.isatty()
 
 
 @contextmanager
@@ -50,9 +57,7 @@ def reporter(progress: Progress, total_bytes: int,
 
         yield update
         return
-    tqdm = None
-    if progress is True or (progress is None and _stderr_is_terminal()):
-        tqdm = _tqdm(required=progress is True)
+    tqdm = tqdm_class(progress)
     if tqdm is None:
         yield lambda nbytes: None
         return
