@@ -15,7 +15,7 @@ import ctypes
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import numpy as np
 
@@ -28,7 +28,7 @@ __all__ = ["Impl", "default_impls", "import_torch", "ParallelMemcpy"]
 Work = Callable[[], Any]
 
 
-def _no_setting(threads: int) -> ContextManager:
+def _no_setting(threads: int) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
@@ -38,16 +38,18 @@ class Impl:
 
     ``prepare(a, data_format, threads)`` returns the callable to time, whose
     result is the flattened array (``None`` for memcpy), or ``None`` when this
-    implementation cannot take the input.  ``setting(threads)`` is entered
-    around the timing (torch's process-wide thread count).  ``traced``: its
-    allocations are visible to ``tracemalloc`` (numpy's are, torch's are not).
+    implementation cannot take the input (``cannot`` says which inputs, for
+    the report).  ``setting(threads)`` is entered around the timing (torch's
+    process-wide thread count).  ``traced``: its allocations are visible to
+    ``tracemalloc`` (numpy's are, torch's are not).
     """
 
     name: str
     threads: int
     prepare: Callable[[np.ndarray, str, int], Optional[Work]]
     traced: bool = False
-    setting: Callable[[int], ContextManager] = _no_setting
+    setting: Callable[[int], ContextManager[None]] = _no_setting
+    cannot: str = ""
 
     @property
     def label(self) -> str:
@@ -105,9 +107,9 @@ def _torch_prepare(torch: Any) -> Callable[[np.ndarray, str, int], Optional[Work
     return prepare
 
 
-def _torch_setting(torch: Any) -> Callable[[int], ContextManager]:
+def _torch_setting(torch: Any) -> Callable[[int], ContextManager[None]]:
     @contextlib.contextmanager
-    def setting(threads: int):
+    def setting(threads: int) -> Iterator[None]:
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -144,7 +146,8 @@ class ParallelMemcpy:
 
     def __call__(self) -> None:
         first, *rest = self.slices
-        futures = [self.pool.submit(_libc_memcpy, *s) for s in rest]
+        pool = self.pool
+        futures = [pool.submit(_libc_memcpy, *s) for s in rest] if pool else []
         _libc_memcpy(*first)  # the calling thread copies a slice too
         for future in futures:
             future.result()
@@ -174,7 +177,8 @@ def default_impls(threads: list[int], torch: Any = "import") -> list[Impl]:
     impls.append(Impl("numpy", 1, _numpy, traced=True))
     if torch is not None:
         torch_counts = {1, torch.get_num_threads()}
-        impls += [Impl("torch", t, _torch_prepare(torch), setting=_torch_setting(torch))
+        impls += [Impl("torch", t, _torch_prepare(torch), setting=_torch_setting(torch),
+                       cannot="negative strides (torch tensors cannot have them)")
                   for t in sorted(torch_counts)]
         memcpy_counts |= torch_counts
     impls += [Impl("memcpy", t, _memcpy) for t in sorted(memcpy_counts)]
