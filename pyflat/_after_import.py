@@ -11,7 +11,10 @@ from __future__ import annotations
 import sys
 import warnings
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 __all__ = ["call_after_import"]
 
@@ -58,7 +61,7 @@ class _Finder:
             return None  # not installed (yet): keep waiting
         if self in sys.meta_path:
             sys.meta_path.remove(self)
-        spec.loader = _CallbackLoader(spec.loader, self.callback)
+        spec.loader = cast("Loader", _CallbackLoader(spec.loader, self.callback))
         return spec
 
 

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Callable, Tuple, Union
 
 import numpy as np
 
-from .api import batch_flatten, channels_last_view, check_data_format
+from .api import DataFormat, batch_flatten, channels_last_view, check_data_format
 from .atomic import atomic_output
 from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
 from .progress import Progress, check_progress, reporter
@@ -116,7 +116,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> Non
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
     """Fill ``buffer`` from ``offset`` of the source."""
-    view = memoryview(buffer)
+    view = buffer.data.cast("B")  # bytes, whatever the dtype
     while view:
         count = os.preadv(fd, [view], offset)
         if count == 0:
@@ -175,7 +175,7 @@ def _read_box(src_fd: int, header: NpyHeader, tile: Tile, buffer: np.ndarray) ->
 
 
 def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
-                data_format: str, chunk_bytes: int,
+                data_format: DataFormat, chunk_bytes: int,
                 update: Callable[[int], None]) -> None:
     """Flatten the source's data into the destination, one tile at a time,
     through two buffers allocated once: the source box, the flat tile."""
@@ -200,7 +200,7 @@ def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
         update(box.nbytes)
 
 
-def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_last",
+def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "channels_last",
                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = False,
                  progress: Progress = None) -> FlattenResult:
     """Flatten the array in the ``.npy`` file ``src`` into a new ``.npy`` ``dst``

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from .api import DATA_FORMATS
 from .files import DEFAULT_CHUNK_BYTES, flatten_file
@@ -25,7 +25,7 @@ def _chunk_mb(text: str) -> float:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         """A bad option gets one line too, as a bad file does."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 

@@ -7,7 +7,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .api import batch_flatten, check_data_format
+from numpy.typing import NDArray
+
+from .api import DataFormat, batch_flatten, check_data_format
 
 
 class Flatten:
@@ -22,28 +24,29 @@ class Flatten:
     (2, 12)
     """
 
-    def __init__(self, data_format: Optional[str] = "channels_last") -> None:
+    def __init__(self, data_format: Optional[DataFormat] = "channels_last") -> None:
         # Keras reads None as the global default, which is channels_last.
         self.data_format = check_data_format(
             "channels_last" if data_format is None else data_format)
 
-    def __call__(self, x: Any) -> np.ndarray:
+    def __call__(self, x: Any) -> NDArray[Any]:
         return batch_flatten(x, data_format=self.data_format)
 
-    def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> tuple:
+    def compute_output_shape(self, input_shape: Sequence[Optional[int]]
+                             ) -> tuple[Optional[int], ...]:
         shape = tuple(input_shape)
         if not shape:
             raise ValueError("input_shape: expected at least 1 dimension (the batch axis)")
-        features = shape[1:]
-        if any(d is None for d in features):
+        features = [d for d in shape[1:] if d is not None]
+        if len(features) < len(shape) - 1:  # an unknown dimension
             return (shape[0], None)
         return (shape[0], math.prod(features))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {"data_format": self.data_format}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Flatten":
+    def from_config(cls, config: dict[str, Any]) -> "Flatten":
         return cls(**config)
 
     def __repr__(self) -> str:

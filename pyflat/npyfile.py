@@ -14,7 +14,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Tuple
+from typing import Any, BinaryIO, Tuple
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def _read_exactly(f: BinaryIO, count: int, what: str, where: str) -> bytes:
     return data
 
 
-def _parse_dict(text: str, where: str) -> dict:
+def _parse_dict(text: str, where: str) -> dict[str, Any]:
     try:
         header = ast.literal_eval(text)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
@@ -85,7 +85,7 @@ def _parse_shape(shape: object, where: str) -> Tuple[int, ...]:
 
 def _parse_dtype(descr: object, where: str) -> np.dtype:
     try:
-        dtype = np.lib.format.descr_to_dtype(descr)
+        dtype = np.lib.format.descr_to_dtype(descr)  # type: ignore[arg-type]  # checked here
     except Exception:  # numpy raises several kinds for malformed descriptions
         raise NpyFormatError(f"{where}: corrupt header: {_short(descr)} is not a "
                              f"dtype description") from None

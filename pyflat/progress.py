@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union, cast
 
 __all__ = ["Progress", "check_progress", "reporter", "tqdm_class"]
 
@@ -17,7 +17,7 @@ Progress = Optional[Union[bool, Callable[[int, int], Any]]]
 
 def check_progress(progress: Any) -> Progress:
     if progress is None or isinstance(progress, bool) or callable(progress):
-        return progress
+        return cast(Progress, progress)  # a callable's signature is checked when called
     raise TypeError(f"progress: expected None, True, False or a callable "
                     f"(done_bytes, total_bytes), got {type(progress).__name__}")
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import numpy as np
 
 import pyflat
+from pyflat.api import DataFormat
 
 from .cases import channels_last_view
 
@@ -46,7 +47,7 @@ class Impl:
 
     name: str
     threads: int
-    prepare: Callable[[np.ndarray, str, int], Optional[Work]]
+    prepare: Callable[[np.ndarray, DataFormat, int], Optional[Work]]
     traced: bool = False
     setting: Callable[[int], ContextManager[None]] = _no_setting
     cannot: str = ""
@@ -55,7 +56,7 @@ class Impl:
     def label(self) -> str:
         return f"{self.name} x{self.threads}"
 
-    def work(self, a: np.ndarray, data_format: str) -> Optional[Work]:
+    def work(self, a: np.ndarray, data_format: DataFormat) -> Optional[Work]:
         return self.prepare(a, data_format, self.threads)
 
 
@@ -66,11 +67,11 @@ def output_nbytes(a: np.ndarray) -> int:
 
 # -- pyflat ------------------------------------------------------------------
 
-def _pyflat(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _pyflat(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     return lambda: pyflat.batch_flatten(a, data_format=data_format, num_threads=threads)
 
 
-def _pyflat_kernel(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _pyflat_kernel(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     out = np.empty((a.shape[0], math.prod(a.shape[1:])), a.dtype)
     out.fill(0)  # touch the pages: the kernel alone is timed, not page faults
     return lambda: pyflat.batch_flatten(a, data_format=data_format, out=out,
@@ -79,7 +80,7 @@ def _pyflat_kernel(a: np.ndarray, data_format: str, threads: int) -> Work:
 
 # -- numpy -------------------------------------------------------------------
 
-def _numpy(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _numpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     view = channels_last_view(a, data_format)
     n = a.shape[0]
     return lambda: np.ascontiguousarray(view).reshape(n, -1)
@@ -96,8 +97,8 @@ def import_torch() -> Any:
     return torch
 
 
-def _torch_prepare(torch: Any) -> Callable[[np.ndarray, str, int], Optional[Work]]:
-    def prepare(a: np.ndarray, data_format: str, threads: int) -> Optional[Work]:
+def _torch_prepare(torch: Any) -> Callable[[np.ndarray, DataFormat, int], Optional[Work]]:
+    def prepare(a: np.ndarray, data_format: DataFormat, threads: int) -> Optional[Work]:
         if any(stride < 0 for stride in a.strides):
             return None  # torch tensors cannot have negative strides
         t = torch.from_numpy(a)
@@ -153,7 +154,7 @@ class ParallelMemcpy:
             future.result()
 
 
-def _memcpy(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _memcpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     return ParallelMemcpy(output_nbytes(a), threads)
 
 

@@ -36,7 +36,8 @@ def _series(report: Report) -> list[tuple[str, Optional[int], str, str]]:
     the fraction panel: pyflat at each thread count, numpy, torch at its best."""
     counts = sorted({r.threads for r in report.records if r.impl == "pyflat"})
     blues = COLORS["pyflat"][-len(counts):] if len(counts) <= 3 else COLORS["pyflat"] * 9
-    series = [("pyflat", t, f"pyflat x{t}", blues[k]) for k, t in enumerate(counts)]
+    series: list[tuple[str, Optional[int], str, str]] = [
+        ("pyflat", t, f"pyflat x{t}", blues[k]) for k, t in enumerate(counts)]
     series.append(("numpy", None, "numpy", COLORS["numpy"][0]))
     if any(r.impl == "torch" for r in report.records):
         series.append(("torch", None, "torch (best thread count)", COLORS["torch"][0]))
