@@ -224,15 +224,6 @@ def test_threadpoolctl_controller_clamps_counts():
         pyflat.set_num_threads(before)
 
 
-def test_import_pyflat_imports_no_optional_library():
-    out = run_python("""
-        import sys, pyflat
-        print(sorted(m for m in ("threadpoolctl", "tqdm", "matplotlib", "dask", "torch",
-                                 "importlib.metadata", "sklearn") if m in sys.modules))
-    """)
-    assert out.strip() == "[]"
-
-
 # -- running code after an import, without importing ----------------------------
 
 def test_call_after_import_waits_for_the_import(tmp_path, monkeypatch):
