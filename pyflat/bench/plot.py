@@ -104,12 +104,15 @@ def _speedup_panel(axes: Any, report: Report, cases: list[Any], top: int) -> lis
         color = SPEEDUP_COLORS[other]
         handles.append(axes.barh(ys, [w - 1 for w in widths], left=1, height=height,
                                  color=color, label=f"pyflat x{top}: speedup over {other}"))
+        for y, w in zip(ys, widths):  # the figure itself, at the bar's end
+            axes.text(w, y, f" {w:.1f}x " if w < 10 else f" {w:.0f}x ", va="center",
+                      ha="left" if w >= 1 else "right", fontsize=FONT_PT - 1)
     for i, case in enumerate(cases):
         if case.zero_copy:
             axes.text(1, i, f" {ZERO_COPY_TEXT}", va="center", fontsize=FONT_PT - 1)
     axes.set_xscale("log")
     low = min([0.5, *values]) / 1.15
-    high = max([2.0, *values]) * 1.15
+    high = max([2.0, *values]) * 1.6  # room for the figure after the longest bar
     axes.set_xlim(low, high)
     ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
              if low <= t <= high]
