@@ -90,7 +90,7 @@ def render_png(report: Report) -> bytes:
 def _speedup_panel(axes: Any, report: Report, cases: list[Any], top: int) -> list[Any]:
     """Log-scale bars from 1x: right of the line pyflat is faster, left slower."""
     others = [o for o in ("numpy", "torch") if any(r.impl == o for r in report.records)]
-    height = 0.8 / len(others)
+    height = 0.8 / max(1, len(others))
     values = []
     handles = []
     for k, other in enumerate(others):
