@@ -116,7 +116,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> Non
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
     """Fill ``buffer`` from ``offset`` of the source."""
-    view = buffer.data.cast("B")  # bytes, whatever the dtype
+    view = buffer.data  # a uint8 buffer: slicing counts bytes
     while view:
         count = os.preadv(fd, [view], offset)
         if count == 0:
