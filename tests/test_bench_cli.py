@@ -342,3 +342,24 @@ def test_pyflat_command_exit_codes():
     assert pyflat("nope").returncode == 2
     version = pyflat("--version")
     assert version.returncode == 0 and re.fullmatch(r"pyflat \S+\n", version.stdout)
+
+
+def test_results_are_written_through_pyflats_atomic_writer(tmp_path, monkeypatch):
+    from pyflat.bench import output
+    opened = []
+    real = output.atomic_output
+
+    def spy(path, overwrite):
+        opened.append((path, overwrite))
+        return real(path, overwrite)
+
+    monkeypatch.setattr(output, "atomic_output", spy)
+    target = tmp_path / "new" / "r.json"
+    output.write_atomic(str(target), "first")
+    output.write_atomic(str(target), b"second")
+    assert target.read_bytes() == b"second"
+    assert opened == [(str(target), True)] * 2
+    assert os.listdir(target.parent) == ["r.json"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

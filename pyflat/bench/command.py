@@ -12,13 +12,13 @@ import shlex
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from pyflat.atomic import atomic_output
 from pyflat.progress import tqdm_class
 from pyflat.threads import MAX_THREADS, available_cpus
 
 from .cases import CASES, Case, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
+from .output import write_atomic
 from .report import Report
 from .runner import Settings, WrongResult, run, step_count
 
@@ -134,17 +134,6 @@ def _torch_note(torch: Any, left_out: bool) -> list[str]:
     return []
 
 
-def _write(path: str, data: bytes) -> None:
-    """Write ``path`` whole or not at all (pyflat's one atomic writer)."""
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with atomic_output(path, overwrite=True) as fd:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-
-
 def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]]:
     """A tqdm bar on stderr, when pyflat's one rule for bars says so (tqdm
     installed, stderr a terminal): the callback the runner calls before each
@@ -207,14 +196,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(report.legend())
     print()
     print(report.headline())
-    outputs = {json_path: report.to_json().encode()}  # all rendered before any is written
+    outputs: dict[str, bytes | str] = {json_path: report.to_json()}  # rendered before written
     if plot_path:
         from .plot import render_png
         outputs[plot_path] = render_png(report)
     if args.markdown:
-        outputs[args.markdown] = report.markdown(plot_path, args.markdown).encode()
+        outputs[args.markdown] = report.markdown(plot_path, args.markdown)
     for path, data in outputs.items():
-        _write(path, data)
+        write_atomic(path, data)
         print(f"wrote {os.path.abspath(path)}")
     for note in notes:
         print(note)
