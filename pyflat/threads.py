@@ -93,6 +93,8 @@ def _after_fork_in_child() -> None:
 
 
 def _register_with_threadpoolctl(threadpoolctl: ModuleType) -> None:
+    if not hasattr(threadpoolctl, "register"):
+        return  # threadpoolctl < 3.0 takes no controllers from other libraries
     from ._threadpoolctl import register_controller
     register_controller()
 
