@@ -7,6 +7,8 @@ ndarray with the same dtype and number of elements that does not overlap it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._pyflat import ffi, lib
@@ -44,7 +46,7 @@ def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0,
     return True
 
 
-def make_plan(view: np.ndarray, num_threads: int = 0):
+def make_plan(view: np.ndarray, num_threads: int = 0) -> Any:
     """The C plan (a ``pf_plan *``) for copying ``view``."""
     plan = ffi.new("pf_plan *")
     check(lib.pf_plan_make(plan, view.ndim, view.shape, view.strides,
@@ -53,8 +55,8 @@ def make_plan(view: np.ndarray, num_threads: int = 0):
 
 
 def kernel_name(kernel: int) -> str:
-    return ffi.string(lib.pf_kernel_name(kernel)).decode()
+    return str(ffi.string(lib.pf_kernel_name(kernel)).decode())
 
 
 def simd_name(simd: int) -> str:
-    return ffi.string(lib.pf_simd_name(simd)).decode()
+    return str(ffi.string(lib.pf_simd_name(simd)).decode())

@@ -21,7 +21,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .api import as_array, batch_flatten, check_data_format
+from numpy.typing import NDArray
+
+from .api import DataFormat, as_array, batch_flatten, check_data_format
 
 __all__ = ["Flatten"]
 
@@ -30,7 +32,7 @@ PARAMS = ("data_format", "name", "trainable", "dtype")
 OUTPUT_CONTAINERS = ("default", "pandas", "polars")
 
 
-def default_data_format() -> str:
+def default_data_format() -> DataFormat:
     """Keras' global ``image_data_format()`` when Keras is already imported
     (it is never imported here), else ``"channels_last"``."""
     keras = sys.modules.get("keras")
@@ -78,7 +80,7 @@ class Flatten:
     (2, 12)
     """
 
-    def __init__(self, data_format: Optional[str] = None, *, name: Optional[str] = None,
+    def __init__(self, data_format: Optional[DataFormat] = None, *, name: Optional[str] = None,
                  trainable: bool = True, dtype: Any = None) -> None:
         self.data_format = check_data_format(
             default_data_format() if data_format is None else data_format)
@@ -92,7 +94,7 @@ class Flatten:
 
     # -- Keras ------------------------------------------------------------------
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, x: Any) -> NDArray[Any]:
         return batch_flatten(x, data_format=self.data_format)
 
     def compute_output_shape(self, input_shape: Sequence[Optional[int]]
