@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import sys
+from functools import partial
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
@@ -20,6 +21,10 @@ from .threads import MAX_THREADS, resolve_num_threads
 __all__ = ["batch_flatten", "flatten", "ascontiguousarray"]
 
 DATA_FORMATS = ("channels_last", "channels_first")
+CHANNELS_LAST, CHANNELS_FIRST = DATA_FORMATS
+_ndarray = np.ndarray
+# np.moveaxis(a, 1, -1)'s axes, per ndim (index: ndim).
+_CHANNELS_LAST_AXES = [(0, *range(2, n), 1) if n > 2 else tuple(range(n)) for n in range(65)]
 
 # Take whichever path is cheapest.  Measured on this project's 2-core Xeon,
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
@@ -29,6 +34,14 @@ DATA_FORMATS = ("channels_last", "channels_first")
 # everything but transposes unless the copy is split among threads.
 SMALL_COPY_BYTES = 48 * 1024
 SIMPLE_COPY_BYTES = 1024 * 1024
+
+# Except small transposes, where numpy loops over short rows: its copy costs
+# about NUMPY_NS_PER_ROW per innermost row plus NUMPY_NS_PER_ITEM per item,
+# and a kernel call about KERNEL_CALL_NS in all (measured on the same
+# machine: a 6 KB channels_first uint8 batch, 8 us in numpy, is 1.6 us in the
+# kernel).  Below KERNEL_MIN_BYTES numpy copies without asking.
+KERNEL_MIN_BYTES = 1024
+NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, KERNEL_CALL_NS = 4.0, 0.3, 1400.0
 
 
 def check_data_format(data_format: Any) -> str:
@@ -66,8 +79,52 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
     """The view whose C order is the flattened order: Keras moves the channels
     axis (1) to the end for channels_first input."""
     if data_format == "channels_first" and a.ndim > 2:
-        return a.transpose((0, *range(2, a.ndim), 1))  # np.moveaxis(a, 1, -1), cheaper
+        return a.transpose(_CHANNELS_LAST_AXES[a.ndim])  # np.moveaxis(a, 1, -1), cheaper
     return a
+
+
+# Small copies: whether the kernel or numpy copies a layout, decided once per
+# layout (shape, strides, dtype) and remembered, so that a pipeline
+# repeating one layout plans once.  Bounded (cleared when full); dict reads
+# and writes are atomic, and a lost or repeated decision changes no result.
+_KERNEL_TAKES: dict = {}
+_KERNEL_TAKES_MAX = 1024
+
+
+def _kernel_is_cheaper(view: np.ndarray) -> bool:
+    plan = _kernel.make_plan(view, 1)
+    if plan.kernel in (_kernel.lib.PF_KERNEL_NONE, _kernel.lib.PF_KERNEL_MEMCPY,
+                       _kernel.lib.PF_KERNEL_GATHER):
+        return False  # numpy runs the same loops, at a lower call cost
+    rows = view.size // max(view.shape[-1], 1)
+    return NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * view.size >= KERNEL_CALL_NS
+
+
+def kernel_takes_small(view: np.ndarray) -> bool:
+    """Whether a copy of ``view`` (not C-contiguous, under SMALL_COPY_BYTES)
+    runs in the kernel rather than in numpy."""
+    if view.nbytes < KERNEL_MIN_BYTES:
+        return False
+    key = (view.shape, view.strides, view.dtype)
+    takes = _KERNEL_TAKES.get(key)
+    if takes is None:
+        takes = not view.dtype.hasobject and _kernel_is_cheaper(view)
+        if len(_KERNEL_TAKES) >= _KERNEL_TAKES_MAX:
+            _KERNEL_TAKES.clear()
+        _KERNEL_TAKES[key] = takes
+    return takes
+
+
+def _small_copy(view: np.ndarray, shape: Optional[Tuple[int, ...]] = None,
+                num_threads: Optional[int] = None) -> np.ndarray:
+    """A new C-contiguous array of ``shape`` (default: the view's) holding
+    ``view`` (under SMALL_COPY_BYTES, not C-contiguous) in C order."""
+    if kernel_takes_small(view):
+        result = np.empty(view.shape if shape is None else shape, view.dtype)
+        if _kernel.copy_into(view, result, num_threads or 0, 0):
+            return result
+    result = view.copy()
+    return result if shape is None else result.reshape(shape)
 
 
 def batch_shape(shape: Tuple[int, ...]) -> Tuple[int, int]:
@@ -108,10 +165,14 @@ def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
     """One copy of ``view`` (C order) into the contiguous ``dst``."""
     if dst.nbytes == 0:  # no elements, or elements of no bytes (dtype 'V0')
         return
-    if (view.dtype.hasobject or view.nbytes < SMALL_COPY_BYTES
-            or not _kernel.copy_into(view, dst, num_threads, SIMPLE_COPY_BYTES)):
+    if view.nbytes < SMALL_COPY_BYTES:
+        done = kernel_takes_small(view) and _kernel.copy_into(view, dst, num_threads, 0)
+    else:
+        done = (not view.dtype.hasobject
+                and _kernel.copy_into(view, dst, num_threads, SIMPLE_COPY_BYTES))
+    if not done:
         # Object pointers need reference counting, and numpy is cheaper for
-        # small copies: numpy copies those.
+        # small copies but transposes: numpy copies those.
         np.copyto(dst.reshape(view.shape), view)
 
 
@@ -134,7 +195,7 @@ def materialize(view: np.ndarray, shape: Tuple[int, ...], out: Any, copy: Any,
             return view.reshape(shape)
         if view.nbytes < SMALL_COPY_BYTES:  # numpy is cheaper for small copies
             try:
-                return view.copy().reshape(shape)
+                return _small_copy(view, shape)
             except (ValueError, MemoryError):
                 pass  # nbytes overflowed: the checks below name the problem
     copy = _check_copy(copy)
@@ -198,31 +259,38 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
     ndarray
         C-contiguous, with the input's dtype.
     """
-    if (out is None and copy is None and type(a) is np.ndarray and type(data_format) is str
-            and (num_threads is None or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
-        # The common call, at close to numpy's own cost: a view, or for small
-        # inputs numpy's copy (see SMALL_COPY_BYTES).
-        shape = a.shape
-        if len(shape) > 1 and shape[0]:
-            if data_format == "channels_last":
-                view = a
-            elif data_format == "channels_first" and len(shape) > 2:
-                view = a.transpose((0, *range(2, len(shape)), 1))
-            else:
-                view = None
-            if view is not None:
-                if view.flags.c_contiguous:
-                    return view.reshape(shape[0], -1)
-                if view.nbytes < SMALL_COPY_BYTES:
-                    try:
-                        return view.copy().reshape(shape[0], -1)
-                    except (ValueError, MemoryError):
-                        pass  # nbytes overflowed: the checks below name the problem
+    if (type(a) is _ndarray and out is None and copy is None
+            and (num_threads is None
+                 or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
+        # The common call, checks ordered by how often they fire, at close to
+        # numpy's own cost: a view, or a small copy (see _small_copy).  Data
+        # formats compare by identity: the constants, and literals, which
+        # Python interns; any other string takes the general path below.
+        if data_format is CHANNELS_LAST:
+            if a.flags.c_contiguous:
+                try:
+                    return a.reshape(len(a), -1)
+                except (TypeError, ValueError):
+                    pass  # 0-d, or an empty batch: the general path says what to do
+            elif a.nbytes < SMALL_COPY_BYTES:  # not empty: then it would be contiguous
+                return _small_copy(a, None if a.ndim == 2 else (len(a), a.size // len(a)),
+                                   num_threads)
+        elif data_format is CHANNELS_FIRST and a.ndim > 2:
+            view = a.transpose(_CHANNELS_LAST_AXES[a.ndim])
+            if view.flags.c_contiguous:
+                try:
+                    return view.reshape(len(a), -1)
+                except ValueError:
+                    pass  # an empty batch
+            elif view.nbytes < SMALL_COPY_BYTES:
+                return _small_copy(view, (len(a), a.size // len(a)), num_threads)
     data_format = check_data_format(data_format)
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
-        return _masked(lambda x: batch_flatten(x, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
-                                               num_threads=num_threads), a, out)
+        # partial, not a lambda: a closure would make every call, the common
+        # ones too, build cells for the names it captures.
+        return _masked(partial(batch_flatten, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
+                               num_threads=num_threads), a, out)
     arr = as_array(a)
     if arr.ndim == 0:
         raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
@@ -256,6 +324,9 @@ def flatten_shape(shape: Tuple[int, ...], start_dim: Any,
     return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
 
+_FIRST, _SECOND, _LAST = 0, 1, -1
+
+
 def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
             copy: Optional[bool] = None, num_threads: Optional[int] = None) -> np.ndarray:
     """Merge axes ``start_dim`` to ``end_dim`` (inclusive) into one, as
@@ -267,10 +338,28 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     ``copy`` and ``num_threads`` are as for :func:`batch_flatten`; a masked
     array gives a masked array, its mask flattened alike.
     """
+    if (type(a) is _ndarray and end_dim is _LAST and out is None and copy is None
+            and num_threads is None and a.flags.c_contiguous):
+        # The common calls, flatten(x) and flatten(x, 1), of a C-contiguous
+        # ndarray (dims compare by identity: ints, not bools or numpy ints).
+        ndim = a.ndim
+        if start_dim is _FIRST:
+            if ndim > 1:
+                return a.reshape(-1)
+            if ndim:
+                return a  # nothing merged: the input itself, as in torch
+        elif start_dim is _SECOND:
+            if ndim > 2:
+                try:
+                    return a.reshape(len(a), -1)
+                except ValueError:
+                    pass  # an empty batch
+            elif ndim == 2:
+                return a
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
-        return _masked(lambda x: flatten(x, start_dim, end_dim, copy=copy,  # type: ignore[no-any-return]
-                                         num_threads=num_threads), a, out)
+        return _masked(partial(flatten, start_dim=start_dim, end_dim=end_dim, copy=copy,  # type: ignore[no-any-return]
+                               num_threads=num_threads), a, out)
     arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
     if (out is None and copy is not True and arr is a and shape == arr.shape
@@ -326,9 +415,12 @@ def ascontiguousarray(a: Any, dtype: Any = None, *,
     ndarray: subclasses (``np.matrix``, ``np.memmap``, masked arrays, whose
     mask numpy drops too) give their data as an ndarray.
     """
-    if (dtype is None and num_threads is None and type(a) is np.ndarray
-            and a.ndim and a.flags.c_contiguous):
-        return a  # numpy returns the input itself too
+    if type(a) is _ndarray and dtype is None and num_threads is None:
+        if a.flags.c_contiguous:
+            if a.ndim:
+                return a  # numpy returns the input itself too
+        elif a.nbytes < SMALL_COPY_BYTES:
+            return _small_copy(a)
     arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:
         arr = arr.reshape(1)

@@ -7,7 +7,8 @@ from typing import Any, Optional
 
 from . import _kernel
 from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, as_array, batch_shape,
-                  channels_last_view, check_data_format, flatten_shape)
+                  channels_last_view, check_data_format, flatten_shape,
+                  kernel_takes_small)
 from .threads import resolve_num_threads
 
 
@@ -119,6 +120,8 @@ def explain(a: Any, *, data_format: str = "channels_last",
     if view.dtype.hasobject:
         reason = "object references must be counted"
     elif view.nbytes < SMALL_COPY_BYTES:
+        if kernel_takes_small(view):
+            return plan  # a small transpose that numpy would loop over slowly
         reason = f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
     elif (plan.num_threads == 1 and plan.kernel != "transpose"
           and view.nbytes < SIMPLE_COPY_BYTES):
