@@ -59,7 +59,7 @@ def masked_array_type() -> Optional[type]:
     """``numpy.ma.MaskedArray`` if numpy.ma is loaded (else no input can be
     one), without importing it."""
     ma = sys.modules.get("numpy.ma")
-    return None if ma is None else ma.MaskedArray  # type: ignore[no-any-return]
+    return None if ma is None else ma.MaskedArray
 
 
 def as_array(a: Any, name: str = "a") -> np.ndarray:
@@ -149,7 +149,7 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.nda
         raise TypeError("out: a numpy.ma.MaskedArray cannot be written to (its mask "
                         "would be left as it is); pass its data, np.ma.getdata(out)")
     if type(out) is not np.ndarray:
-        out = out.view(np.ndarray)
+        out = np.ndarray.view(out, np.ndarray)
     if out.shape != shape:
         raise ValueError(f"out: expected shape {shape}, got {out.shape}")
     if out.dtype != dtype:
@@ -158,7 +158,8 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> np.nda
         raise ValueError("out: must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError("out: is read-only")
-    return out
+    checked: np.ndarray = out
+    return checked
 
 
 def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
@@ -257,7 +258,12 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
     Returns
     -------
     ndarray
-        C-contiguous, with the input's dtype.
+        C-contiguous, with the input's dtype; a base-class ndarray whatever
+        the input's class (``np.matrix``, ``np.memmap``, ... are read as their
+        data), except that a ``np.ma.MaskedArray`` gives a masked array with
+        its mask flattened alike (as ``MaskedArray.reshape`` does; ``out=`` is
+        then refused).  ``out`` itself when given (any ndarray subclass but a
+        masked array).
     """
     if (type(a) is _ndarray and out is None and copy is None
             and (num_threads is None
@@ -356,16 +362,20 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
                     pass  # an empty batch
             elif ndim == 2:
                 return a
-    masked = masked_array_type()
-    if masked is not None and isinstance(a, masked):
-        return _masked(partial(flatten, start_dim=start_dim, end_dim=end_dim, copy=copy,  # type: ignore[no-any-return]
-                               num_threads=num_threads), a, out)
-    arr = as_array(a)
+    if type(a) is _ndarray:  # no conversion, no subclass
+        arr = a
+    else:
+        masked = masked_array_type()
+        if masked is not None and isinstance(a, masked):
+            return _masked(partial(flatten, start_dim=start_dim, end_dim=end_dim,  # type: ignore[no-any-return]
+                                   copy=copy, num_threads=num_threads), a, out)
+        arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
-    if (out is None and copy is not True and arr is a and shape == arr.shape
-            and type(arr) is np.ndarray and arr.flags.c_contiguous):
-        resolve_num_threads(num_threads)  # still checked
-        _check_copy(copy)
+    if (out is None and arr is a and shape == arr.shape and arr.flags.c_contiguous
+            and copy is not True and type(arr) is np.ndarray):
+        if copy is not None or num_threads is not None:
+            _check_copy(copy)
+            resolve_num_threads(num_threads)  # still checked
         return arr
     return materialize(arr, shape, out, copy, num_threads)
 

@@ -137,7 +137,7 @@ def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Arra
         feature axes are rechunked first (see the module docstring).
     """
     x = _check_dask_array(x)
-    api.check_data_format(data_format)
+    data_format = api.check_data_format(data_format)
     if x.ndim == 0:
         raise ValueError("x: expected at least 1 dimension (the batch axis), "
                          "got a 0-d array")

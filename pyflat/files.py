@@ -9,18 +9,19 @@ only when complete (see :mod:`pyflat.atomic`).
 
 from __future__ import annotations
 
+import errno
 import math
 import operator
 import os
 import stat
 import time
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Tuple, Union
+from typing import Any, BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
 from .api import batch_flatten, channels_last_view, check_data_format
-from .atomic import atomic_output
+from .atomic import _name_max, atomic_output
 from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
 from .progress import Progress, check_progress, reporter
 from .tiles import Tile, TileGrid, physical_axes, read_runs
@@ -75,19 +76,28 @@ def _check_chunk_bytes(chunk_bytes: Any) -> int:
     return value
 
 
-def _renamed(exc: OSError, message: str) -> OSError:
-    """``exc`` as the same kind of error with a message naming the parameter."""
-    return type(exc)(f"{message}: {exc.strerror or exc}")
+def _renamed(exc: OSError, name: str) -> OSError:
+    """``exc`` as the same kind of error, ``errno`` and ``filename`` kept, with
+    a message naming the parameter."""
+    return type(exc)(exc.errno, f"{name}: {exc.strerror or exc}", exc.filename,
+                     None, exc.filename2)
+
+
+def _stat_source(src: str) -> os.stat_result:
+    try:
+        info = os.stat(src)
+    except OSError as exc:
+        raise _renamed(exc, "src") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise NpyFormatError(f"src {src!r}: not a regular file")
+    return info
 
 
 def _open_source(src: str) -> Tuple[BinaryIO, NpyHeader]:
     try:
-        info = os.stat(src)
-        if not stat.S_ISREG(info.st_mode):
-            raise NpyFormatError(f"src {src!r}: not a regular file")
         f = open(src, "rb", buffering=0)
     except OSError as exc:
-        raise _renamed(exc, f"src {src!r}") from exc
+        raise _renamed(exc, "src") from exc
     try:
         return f, read_header(f, "src")
     except BaseException:
@@ -95,28 +105,56 @@ def _open_source(src: str) -> Tuple[BinaryIO, NpyHeader]:
         raise
 
 
-def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> None:
-    """Refuse a DST that must not be written."""
+_KINDS = {stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFCHR: "character device",
+          stat.S_IFBLK: "block device", stat.S_IFSOCK: "socket"}
+
+
+def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str:
+    """Refuse a DST that must not be written, before a byte is read; the path
+    to write: DST, or the file a symbolic link DST points to."""
+    name = os.path.basename(dst)
+    if not dst:
+        raise ValueError("dst: is an empty path; expected the name of a .npy file")
+    if name in ("", ".", ".."):
+        raise IsADirectoryError(errno.EISDIR, "dst: names a folder, expected the name "
+                                              "of a file in one", dst)
+    target = dst
+    if os.path.islink(dst):  # written through, as numpy.save and cp do
+        target = os.path.realpath(dst)
+        if not os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, f"dst: is a symbolic link to a missing "
+                                                f"file ({target!r}); not written through",
+                                  dst)
     try:
-        info = os.stat(dst)
+        info: Optional[os.stat_result] = os.stat(target)
     except OSError:
         info = None
     if info is not None and os.path.samestat(info, source):
         raise ValueError(f"dst {dst!r}: is the same file as src; flattening in place "
                          f"would destroy the source")
     if info is not None and stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(f"dst {dst!r}: is a directory")
+        raise IsADirectoryError(errno.EISDIR, "dst: is a directory", dst)
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "special file")
+        raise ValueError(f"dst {dst!r}: is a {kind}, not a regular file; pyflat only "
+                         f"writes (or replaces) regular files")
     if not overwrite and os.path.lexists(dst):
-        raise FileExistsError(f"dst {dst!r}: exists; pass overwrite=True "
-                              f"(--overwrite) to replace it")
-    folder = os.path.dirname(os.path.abspath(dst))
+        raise FileExistsError(errno.EEXIST, "dst: exists; pass overwrite=True "
+                                            "(--overwrite) to replace it", dst)
+    folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"dst {dst!r}: no such folder {folder!r}")
+        raise FileNotFoundError(errno.ENOENT, f"dst: no such folder {folder!r}", dst)
+    limit = _name_max(folder)
+    length = len(os.fsencode(os.path.basename(target)))
+    if length > limit:
+        raise OSError(errno.ENAMETOOLONG, f"dst: file name too long ({length} bytes; "
+                                          f"the file system allows {limit})", dst)
+    return target
 
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
     """Fill ``buffer`` from ``offset`` of the source."""
-    view = memoryview(buffer)
+    view = buffer.data  # a writable memoryview of the contiguous buffer
     while view:
         count = os.preadv(fd, [view], offset)
         if count == 0:
@@ -249,22 +287,24 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_l
         a directory, in a missing folder, or not writable.
     """
     src, dst = _path(src, "src"), _path(dst, "dst")
-    check_data_format(data_format)
+    data_format = check_data_format(data_format)
     chunk_bytes = _check_chunk_bytes(chunk_bytes)
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")
     progress = check_progress(progress)
 
     start = time.perf_counter()
+    target = _check_destination(dst, _stat_source(src), bool(overwrite))
     source, header = _open_source(src)
     with source:
         if not header.shape:
             raise ValueError(f"src {src!r}: holds a 0-d array; expected at least 1 "
                              f"dimension (the batch axis)")
+        # The same file as checked above (not swapped meanwhile).
         _check_destination(dst, os.fstat(source.fileno()), bool(overwrite))
         shape = (header.shape[0], math.prod(header.shape[1:]))
         file_header = encode_header(header.dtype, shape)
-        with atomic_output(dst, bool(overwrite)) as fd:
+        with atomic_output(target, bool(overwrite)) as fd:
             _pwrite_all(fd, file_header, 0)
             if header.nbytes:
                 with reporter(progress, header.nbytes, os.path.basename(dst)) as update:

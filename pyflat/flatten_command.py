@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
-from .api import DATA_FORMATS
+from .api import DATA_FORMATS, check_data_format
+from .atomic import TEMPORARY_GLOB, NotDurableError, NotDurableInterrupt
 from .files import DEFAULT_CHUNK_BYTES, flatten_file
 
 MIB = 2**20
+
+# Exit statuses (also in --help and the README).
+OK, BAD_INPUT, NOT_DURABLE, INTERRUPTED = 0, 2, 3, 130
 
 
 def _chunk_mb(text: str) -> float:
@@ -24,8 +28,17 @@ def _chunk_mb(text: str) -> float:
     return value
 
 
+def _data_format(text: str) -> str:
+    try:
+        return check_data_format(text)  # case-insensitive, as Keras reads it
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from "
+            f"{', '.join(repr(f) for f in DATA_FORMATS)})") from None
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         """A bad option gets one line too, as a bad file does."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -39,10 +52,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="pyflat flatten",
         description="Flatten a .npy file, however large, into a (batch, features) .npy, "
                     "chunk by chunk; DST appears only when complete.",
-        epilog="Exit status: 0 done, 2 bad arguments or a bad file, 130 interrupted.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"""exit status:
+  {OK}    done: DST complete and fsync'd
+  {BAD_INPUT}    an error (bad arguments, a bad SRC, a DST that may not be written, an
+       I/O error): DST untouched
+  {NOT_DURABLE}    DST complete, but its durability not confirmed (the fsync of its
+       folder failed or was interrupted)
+  {INTERRUPTED}  Ctrl-C: DST untouched
+  SIGTERM and SIGHUP end the command as usual (128 + the signal number in a shell)
+  after removing the temporary file; only SIGKILL or a crash can leave one behind,
+  named {TEMPORARY_GLOB} in DST's folder.""")
     parser.add_argument("src", metavar="SRC", help="the .npy file to read")
     parser.add_argument("dst", metavar="DST", help="the .npy file to write")
-    parser.add_argument("--data-format", choices=DATA_FORMATS, default="channels_last",
+    parser.add_argument("--data-format", type=_data_format, default="channels_last",
+                        metavar="{" + ",".join(DATA_FORMATS) + "}",
                         help="channels_first moves axis 1 last before flattening "
                              "(default: %(default)s)")
     parser.add_argument("--chunk-mb", type=_chunk_mb, default=DEFAULT_CHUNK_BYTES / MIB,
@@ -58,11 +82,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               chunk_bytes=int(args.chunk_mb * MIB),
                               overwrite=args.overwrite,
                               progress=False if args.no_progress else None)
+    except (NotDurableError, NotDurableInterrupt) as exc:
+        print(f"pyflat flatten: warning: {_one_line(exc)}", file=sys.stderr)
+        return NOT_DURABLE
     except KeyboardInterrupt:
         print("pyflat flatten: interrupted; DST left untouched", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (OSError, ValueError, TypeError, ImportError) as exc:
         print(f"pyflat flatten: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     print(result.summary())
-    return 0
+    return OK

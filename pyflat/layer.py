@@ -116,7 +116,7 @@ class Flatten:
         features = shape[1:]
         if any(d is None for d in features):
             return (shape[0], None)
-        return (shape[0], math.prod(features))  # type: ignore[arg-type]
+        return (shape[0], math.prod(d for d in features if d is not None))
 
     def get_config(self) -> Dict[str, Any]:
         """Keras' config keys: ``name``, ``trainable``, ``dtype``, ``data_format``."""
@@ -137,9 +137,12 @@ class Flatten:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.get_config() == other.get_config()  # type: ignore[attr-defined]
+        return self.get_config() == other.get_config()
 
-    __hash__ = None  # type: ignore[assignment]  # equal by config, and mutable
+    def __hash__(self) -> int:
+        # Equal layers must hash alike, and set_params may change the config:
+        # one hash for the class keeps both true (and layers usable in sets).
+        return hash(type(self))
 
     def __repr__(self) -> str:
         return f"Flatten(data_format={self.data_format!r})"
@@ -190,10 +193,10 @@ class Flatten:
             return result
         names = self._names(tuple(arr.shape[1:]), getattr(self, "feature_names_in_", None))
         if container == "pandas":
-            import pandas as pd  # only when asked for: set_output(transform="pandas")
+            import pandas as pd  # type: ignore[import-untyped, import-not-found, unused-ignore]  # only when asked for: set_output(transform="pandas")
             index = getattr(X, "index", None) if isinstance(X, pd.DataFrame) else None
             return pd.DataFrame(np.asarray(result), columns=list(names), index=index)
-        import polars as pl  # only when asked for: set_output(transform="polars")
+        import polars as pl  # type: ignore[import-untyped, import-not-found, unused-ignore]  # only when asked for: set_output(transform="polars")
         return pl.DataFrame(np.asarray(result), schema=list(names), orient="row")
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
@@ -252,7 +255,8 @@ class Flatten:
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags (only scikit-learn calls this, so it is loaded)."""
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+        from sklearn.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+            InputTags, Tags, TargetTags, TransformerTags)
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(preserves_dtype=[]),
                     requires_fit=False,

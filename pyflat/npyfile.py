@@ -10,11 +10,13 @@ dtypes with an object field) are refused before a byte of their data is read.
 from __future__ import annotations
 
 import ast
+import importlib
+import io
 import math
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Tuple
+from typing import Any, BinaryIO, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +29,9 @@ _ENCODINGS = {(1, 0): "latin1", (2, 0): "latin1", (3, 0): "utf8"}
 _KEYS = {"descr", "fortran_order", "shape"}
 _ALIGN = 64               # numpy pads headers so that data starts 64-byte aligned
 MAX_HEADER_BYTES = 1 << 20  # generous: numpy's own reader refuses more than 10000 by default
+# numpy's limits: dimensions (NPY_MAXDIMS: 64 from numpy 2, 32 before) and bytes.
+MAX_DIMS = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
+_INTP_MAX = int(np.iinfo(np.intp).max)
 
 
 class NpyFormatError(ValueError):
@@ -63,7 +68,7 @@ def _read_exactly(f: BinaryIO, count: int, what: str, where: str) -> bytes:
     return data
 
 
-def _parse_dict(text: str, where: str) -> dict:
+def _parse_dict(text: str, where: str) -> Dict[str, Any]:
     try:
         header = ast.literal_eval(text)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
@@ -80,15 +85,35 @@ def _parse_shape(shape: object, where: str) -> Tuple[int, ...]:
             or not all(type(d) is int and d >= 0 for d in shape)):
         raise NpyFormatError(f"{where}: corrupt header: 'shape' must be a tuple of "
                              f"non-negative integers, got {_short(shape)}")
+    if len(shape) > MAX_DIMS:
+        raise NpyFormatError(f"{where}: the header's shape has {len(shape)} dimensions; "
+                             f"numpy allows at most {MAX_DIMS}")
     return shape
 
 
-def _parse_dtype(descr: object, where: str) -> np.dtype:
+def _check_size(shape: Tuple[int, ...], dtype: np.dtype[Any], where: str) -> None:
+    """numpy's own rule: the product of the non-zero dimensions, times the
+    itemsize, fits in an ``intp`` (a zero dimension does not excuse a huge
+    one: numpy could not load, nor create, the flattened result)."""
+    size = max(dtype.itemsize, 1)
+    for d in shape:
+        size *= max(d, 1)
+        if size > _INTP_MAX:
+            raise NpyFormatError(f"{where}: the header's shape {_short(shape)} of {dtype} "
+                                 f"is too large for numpy (more than {_INTP_MAX} bytes, "
+                                 f"counting zero dimensions as 1)")
+
+
+def _parse_dtype(descr: Any, where: str) -> np.dtype[Any]:
     try:
         dtype = np.lib.format.descr_to_dtype(descr)
     except Exception:  # numpy raises several kinds for malformed descriptions
         raise NpyFormatError(f"{where}: corrupt header: {_short(descr)} is not a "
                              f"dtype description") from None
+    if dtype.subdtype is not None:
+        raise NpyFormatError(f"{where}: the header's dtype {_short(descr)} is a subarray "
+                             f"type; numpy writes its dimensions into 'shape' and cannot "
+                             f"load such a header")
     if dtype.hasobject:
         raise NpyFormatError(f"{where}: dtype {dtype} holds Python objects, whose data "
                              f"is a pickle; pyflat never unpickles (it can run "
@@ -138,6 +163,7 @@ def read_header(f: BinaryIO, name: str = "src") -> NpyHeader:
                        fortran_order=fields["fortran_order"],
                        data_offset=len(prefix) + struct.calcsize(length_format) + length,
                        version=version)
+    _check_size(header.shape, header.dtype, where)
     available = os.fstat(f.fileno()).st_size - header.data_offset
     if available < header.nbytes:
         raise NpyFormatError(f"{where}: truncated: the header announces "
@@ -146,20 +172,42 @@ def read_header(f: BinaryIO, name: str = "src") -> NpyHeader:
     return header
 
 
-def encode_header(dtype: np.dtype, shape: Tuple[int, ...]) -> bytes:
+def _write_header_3_0() -> Optional[Callable[[Any, Dict[str, Any], Tuple[int, int]], None]]:
+    """numpy's writer for format 3.0, which numpy only has as a private function
+    (``numpy.save`` uses it for non-latin1 field names)."""
+    for module in ("numpy.lib._format_impl", "numpy.lib.format"):
+        try:
+            writer = getattr(importlib.import_module(module), "_write_array_header")
+        except (ImportError, AttributeError):
+            continue
+        return writer  # type: ignore[no-any-return]
+    return None
+
+
+def encode_header(dtype: np.dtype[Any], shape: Tuple[int, ...]) -> bytes:
     """The header of a C-order ``.npy`` of ``dtype`` and ``shape``, in the
-    oldest format version that can hold it (as numpy writes them)."""
+    oldest format version that can hold it, written by ``numpy.lib.format``:
+    byte for byte what ``numpy.save`` writes."""
     fields = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
               "shape": tuple(int(d) for d in shape)}
-    text = repr(fields)
-    for version, length_format in _LENGTH_FORMATS.items():
+    for writer in (np.lib.format.write_array_header_1_0,
+                   np.lib.format.write_array_header_2_0):
+        buffer = io.BytesIO()
         try:
-            body = text.encode(_ENCODINGS[version])
-        except UnicodeEncodeError:  # non-latin1 field names need 3.0
+            writer(buffer, fields)
+            return buffer.getvalue()
+        except ValueError:  # too long for the version, or not latin1 (UnicodeEncodeError)
             continue
-        prefix = len(MAGIC) + 2 + struct.calcsize(length_format)
-        body += b" " * (-(prefix + len(body) + 1) % _ALIGN) + b"\n"
-        if len(body) < 256 ** struct.calcsize(length_format):
-            return (MAGIC + bytes(version) + struct.pack(length_format, len(body))
-                    + body)
-    raise ValueError(f"dtype {dtype}: its description is too long for a .npy header")
+    writer_3_0 = _write_header_3_0()
+    if writer_3_0 is None:  # not in this numpy: the format's rules, by hand
+        return _wrap_3_0(repr(fields))
+    buffer = io.BytesIO()
+    writer_3_0(buffer, fields, (3, 0))
+    return buffer.getvalue()
+
+
+def _wrap_3_0(text: str) -> bytes:
+    body = text.encode("utf8")
+    prefix = len(MAGIC) + 2 + 4
+    body += b" " * (-(prefix + len(body) + 1) % _ALIGN) + b"\n"
+    return MAGIC + bytes((3, 0)) + struct.pack("<I", len(body)) + body

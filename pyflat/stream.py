@@ -61,7 +61,8 @@ def _flattened(batches: Iterator[Any], data_format: str,
     out: Optional[np.ndarray] = None
     for index, batch in enumerate(batches):
         masked = masked_array_type()
-        if masked is not None and isinstance(batch, masked):
+        is_masked = masked is not None and isinstance(batch, masked)  # keeps batch: Any
+        if is_masked:
             if batch.ndim == 0:
                 raise ValueError(f"batches[{index}]: expected at least 1 dimension "
                                  f"(the batch axis), got a 0-d array")

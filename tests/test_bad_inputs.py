@@ -15,6 +15,8 @@ from typing import Any, Callable, NamedTuple, Tuple
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+
 import pyflat
 
 X = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)  # flattens to (2, 60)
@@ -162,6 +164,32 @@ CATALOG = [
         ValueError, r"^input_shape: "),
     bad("Flatten-from_config", lambda out: pyflat.Flatten.from_config({"bogus": 1}),
         TypeError, r"bogus"),
+    bad("Flatten-from_config-not-dict", lambda out: pyflat.Flatten.from_config([1]),
+        TypeError, r"^config: "),
+    bad("Flatten-trainable", lambda out: pyflat.Flatten(trainable="yes"), TypeError,
+        r"^trainable: "),
+    bad("Flatten-name", lambda out: pyflat.Flatten(name=3), TypeError, r"^name: "),
+    bad("Flatten-output-shape-negative",
+        lambda out: pyflat.Flatten().compute_output_shape((None, -1, 3)), ValueError,
+        r"^input_shape: .*negative"),
+    bad("Flatten-output-shape-float",
+        lambda out: pyflat.Flatten().compute_output_shape((None, 2.5)), ValueError,
+        r"^input_shape: "),
+    bad("Flatten-output-shape-int", lambda out: pyflat.Flatten().compute_output_shape(3),
+        ValueError, r"^input_shape: "),
+    bad("Flatten-set_params", lambda out: pyflat.Flatten().set_params(data_format="x"),
+        ValueError, r"^data_format: "),
+    # subclasses as out, array-valued num_threads
+    bad("out-matrix-shape", lambda out: pyflat.flatten(X, out=np.asmatrix(out)),
+        ValueError, r"^out: expected shape"),
+    bad("out-masked", lambda out: pyflat.batch_flatten(X, out=np.ma.masked_array(out)),
+        TypeError, r"^out: a numpy.ma.MaskedArray"),
+    bad("masked-input-with-out",
+        lambda out: pyflat.batch_flatten(np.ma.masked_array(X, mask=X > 9), out=out),
+        TypeError, r"^out: cannot hold the mask"),
+    bad("num_threads-array", lambda out: pyflat.batch_flatten(X, num_threads=np.array([2]),
+                                                              out=out),
+        TypeError, r"^num_threads: "),
     # explain
     bad("explain-data_format", lambda out: pyflat.explain(X, data_format="nhwc"), ValueError,
         r"^data_format: "),

@@ -264,6 +264,7 @@ def test_equal_configs_compare_equal():
     assert Flatten() != Flatten("channels_first")
     assert Flatten() != Flatten(name="other")
     assert Flatten() != "flatten"
+    assert len({Flatten(), Flatten("channels_last"), Flatten("channels_first")}) == 2
 
 
 def test_from_config_refuses_unknown_keys():
@@ -459,3 +460,12 @@ def test_flatten_every_pair_like_torch(shape):
             result = flatten(x, start, end)
             assert result.shape == expected and result.flags.c_contiguous
             assert np.array_equal(result.reshape(-1), np.ravel(x, order="C"))
+
+
+def test_dask_reads_data_format_like_keras():
+    da = pytest.importorskip("dask.array")
+    import pyflat.dask
+    x = rng.random((4, 3, 2, 5))
+    lazy = pyflat.dask.batch_flatten(da.from_array(x, chunks=(2, 3, 1, 5)),
+                                     data_format="Channels_First")
+    assert np.array_equal(lazy.compute(scheduler="sync"), np.moveaxis(x, 1, -1).reshape(4, -1))

@@ -205,7 +205,7 @@ def _start_and_wait_until_writing(src, dst):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        temporary = [p for p in dst.parent.iterdir() if p.name.startswith(".dst.npy.")]
+        temporary = [p for p in dst.parent.iterdir() if p.name.startswith(".pyflat-")]
         if temporary and temporary[0].stat().st_size > 4 * MIB:  # well into the data
             return proc
         time.sleep(0.005)
@@ -227,7 +227,7 @@ def test_sigkill_mid_run_leaves_no_dst_and_the_source_unchanged(slow_source, tmp
     assert not os.path.lexists(dst)
     assert digest(slow_source) == before
     # Only the hidden temporary can stay behind: nothing cleans up after SIGKILL.
-    assert all(p.name.startswith(".dst.npy.") and p.name.endswith(".tmp")
+    assert all(p.name.startswith(".pyflat-") and p.name.endswith("-dst.npy.tmp")
                for p in tmp_path.iterdir())
 
 
