@@ -103,8 +103,8 @@ def _kernel_is_cheaper(view: np.ndarray) -> bool:
 def kernel_takes_small(view: np.ndarray) -> bool:
     """Whether a copy of ``view`` (not C-contiguous, under SMALL_COPY_BYTES)
     runs in the kernel rather than in numpy."""
-    if view.nbytes < KERNEL_MIN_BYTES:
-        return False
+    if view.nbytes < KERNEL_MIN_BYTES or view.strides[-1] == view.itemsize:
+        return False  # tiny, or rows contiguous in the source: numpy's memcpy loops
     key = (view.shape, view.strides, view.dtype)
     takes = _KERNEL_TAKES.get(key)
     if takes is None:
@@ -115,16 +115,26 @@ def kernel_takes_small(view: np.ndarray) -> bool:
     return takes
 
 
-def _small_copy(view: np.ndarray, shape: Optional[Tuple[int, ...]] = None,
+def _small_copy(view: np.ndarray, batch: Optional[int] = None,
                 num_threads: Optional[int] = None) -> np.ndarray:
-    """A new C-contiguous array of ``shape`` (default: the view's) holding
-    ``view`` (under SMALL_COPY_BYTES, not C-contiguous) in C order."""
+    """A new C-contiguous array holding ``view`` (under SMALL_COPY_BYTES, not
+    C-contiguous) in C order: of the view's shape, or ``(batch, -1)``.  (The
+    fast paths in batch_flatten and ascontiguousarray inline the numpy part:
+    each Python call level costs about 60 ns.)"""
     if kernel_takes_small(view):
-        result = np.empty(view.shape if shape is None else shape, view.dtype)
-        if _kernel.copy_into(view, result, num_threads or 0, 0):
-            return result
-    result = view.copy()
-    return result if shape is None else result.reshape(shape)
+        return _kernel_copy(view, batch, num_threads)
+    if batch is None:
+        return view.copy()
+    flat = view.reshape(batch, -1)  # numpy's copy, or a view where it can make one
+    return flat if flat.flags.c_contiguous else flat.copy()
+
+
+def _kernel_copy(view: np.ndarray, batch: Optional[int], num_threads: Optional[int]
+                 ) -> np.ndarray:
+    result = np.empty(view.shape if batch is None else (batch, view.size // batch), view.dtype)
+    if not _kernel.copy_into(view, result, num_threads or 0, 0):  # it does not decline
+        np.copyto(result.reshape(view.shape), view)
+    return result
 
 
 def batch_shape(shape: Tuple[int, ...]) -> Tuple[int, int]:
@@ -196,7 +206,7 @@ def materialize(view: np.ndarray, shape: Tuple[int, ...], out: Any, copy: Any,
             return view.reshape(shape)
         if view.nbytes < SMALL_COPY_BYTES:  # numpy is cheaper for small copies
             try:
-                return _small_copy(view, shape)
+                return _small_copy(view).reshape(shape)
             except (ValueError, MemoryError):
                 pass  # nbytes overflowed: the checks below name the problem
     copy = _check_copy(copy)
@@ -278,9 +288,13 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
                     return a.reshape(len(a), -1)
                 except (TypeError, ValueError):
                     pass  # 0-d, or an empty batch: the general path says what to do
-            elif a.nbytes < SMALL_COPY_BYTES:  # not empty: then it would be contiguous
-                return _small_copy(a, None if a.ndim == 2 else (len(a), a.size // len(a)),
-                                   num_threads)
+            elif a.nbytes < SMALL_COPY_BYTES:  # _small_copy, inlined; a is not empty
+                if kernel_takes_small(a):
+                    return _kernel_copy(a, len(a), num_threads)
+                if a.ndim == 2:
+                    return a.copy()
+                flat = a.reshape(len(a), -1)  # numpy's copy, or a view
+                return flat if flat.flags.c_contiguous else flat.copy()
         elif data_format is CHANNELS_FIRST and a.ndim > 2:
             view = a.transpose(_CHANNELS_LAST_AXES[a.ndim])
             if view.flags.c_contiguous:
@@ -289,7 +303,7 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
                 except ValueError:
                     pass  # an empty batch
             elif view.nbytes < SMALL_COPY_BYTES:
-                return _small_copy(view, (len(a), a.size // len(a)), num_threads)
+                return _small_copy(view, len(a), num_threads)
     data_format = check_data_format(data_format)
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
@@ -429,8 +443,8 @@ def ascontiguousarray(a: Any, dtype: Any = None, *,
         if a.flags.c_contiguous:
             if a.ndim:
                 return a  # numpy returns the input itself too
-        elif a.nbytes < SMALL_COPY_BYTES:
-            return _small_copy(a)
+        elif a.nbytes < SMALL_COPY_BYTES:  # _small_copy, inlined
+            return _kernel_copy(a, None, None) if kernel_takes_small(a) else a.copy()
     arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:
         arr = arr.reshape(1)
