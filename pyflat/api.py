@@ -30,18 +30,26 @@ _CHANNELS_LAST_AXES = [(0, *range(2, n), 1) if n > 2 else tuple(range(n)) for n 
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
 # at 64 KiB; row copies and strided gathers, which numpy runs with the same
 # loops, 0.7x at 64 KiB and 0.9-1.0x at 1 MiB on one thread.  So below
-# SMALL_COPY_BYTES numpy copies everything, and below SIMPLE_COPY_BYTES
-# everything but transposes unless the copy is split among threads.
+# SMALL_COPY_BYTES numpy copies everything but some transposes (see
+# kernel_takes_small), and below SIMPLE_COPY_BYTES everything but transposes
+# unless the copy is split among threads.
 SMALL_COPY_BYTES = 48 * 1024
 SIMPLE_COPY_BYTES = 1024 * 1024
+# The kernel's plans below this many bytes run on one thread (its
+# PF_MIN_BYTES_PER_THREAD), so that whether it would decline a copy (not a
+# transpose, under SIMPLE_COPY_BYTES) is known from the layout alone.
+ONE_THREAD_BYTES = 256 * 1024
 
-# Except small transposes, where numpy loops over short rows: its copy costs
-# about NUMPY_NS_PER_ROW per innermost row plus NUMPY_NS_PER_ITEM per item,
-# and a kernel call about KERNEL_CALL_NS in all (measured on the same
-# machine: a 6 KB channels_first uint8 batch, 8 us in numpy, is 1.6 us in the
-# kernel).  Below KERNEL_MIN_BYTES numpy copies without asking.
+# Small transposes: numpy's copy loops over the innermost rows, at about
+# NUMPY_CALL_NS + NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * items; the
+# kernel's path costs about KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * bytes.
+# Fitted on this project's 2-core Xeon over channels_first, NHWC-view,
+# Fortran-order and tabular-column layouts of 1 to 64 KiB (numpy 2.4): a
+# 6 KB channels_first uint8 batch, 2048 rows of 3 bytes, is 8 us in numpy
+# and 2 us in the kernel.  Below KERNEL_MIN_BYTES numpy copies without asking.
 KERNEL_MIN_BYTES = 1024
-NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, KERNEL_CALL_NS = 4.0, 0.3, 1400.0
+NUMPY_CALL_NS, NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM = 150.0, 3.7, 0.17
+KERNEL_CALL_NS, KERNEL_NS_PER_BYTE = 1300.0, 0.12
 
 
 def check_data_format(data_format: Any) -> str:
@@ -93,19 +101,30 @@ _KERNEL_TAKES_MAX = 1024
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
     plan = _kernel.make_plan(view, 1)
-    if plan.kernel in (_kernel.lib.PF_KERNEL_NONE, _kernel.lib.PF_KERNEL_MEMCPY,
-                       _kernel.lib.PF_KERNEL_GATHER):
+    if plan.kernel != _kernel.lib.PF_KERNEL_TRANSPOSE:
         return False  # numpy runs the same loops, at a lower call cost
-    rows = view.size // max(view.shape[-1], 1)
-    return NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * view.size >= KERNEL_CALL_NS
+    if view.nbytes >= SMALL_COPY_BYTES:
+        return True
+    items = view.size
+    numpy_ns = (NUMPY_CALL_NS + NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
+                + NUMPY_NS_PER_ITEM * items)
+    return numpy_ns > KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * view.nbytes
+
+
+def numpy_or_kernel(nbytes: int) -> bool:
+    """Whether a copy of ``nbytes`` (not C-contiguous) is small enough for
+    :func:`kernel_takes_small` to choose its copier (else the kernel plans
+    it, and declines what numpy does as fast)."""
+    return nbytes < SMALL_COPY_BYTES or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES
 
 
 def kernel_takes_small(view: np.ndarray) -> bool:
-    """Whether a copy of ``view`` (not C-contiguous, under SMALL_COPY_BYTES)
-    runs in the kernel rather than in numpy."""
-    if view.nbytes < KERNEL_MIN_BYTES or view.strides[-1] == view.itemsize:
+    """For a view that is not C-contiguous and :func:`numpy_or_kernel`:
+    whether the kernel copies it rather than numpy: transposes that numpy
+    would loop over slowly.  Decided once per layout."""
+    if view.nbytes < KERNEL_MIN_BYTES or (strides := view.strides)[-1] == view.itemsize:
         return False  # tiny, or rows contiguous in the source: numpy's memcpy loops
-    key = (view.shape, view.strides, view.dtype)
+    key = (view.shape, strides, view.dtype)
     takes = _KERNEL_TAKES.get(key)
     if takes is None:
         takes = not view.dtype.hasobject and _kernel_is_cheaper(view)
@@ -176,7 +195,7 @@ def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
     """One copy of ``view`` (C order) into the contiguous ``dst``."""
     if dst.nbytes == 0:  # no elements, or elements of no bytes (dtype 'V0')
         return
-    if view.nbytes < SMALL_COPY_BYTES:
+    if numpy_or_kernel(view.nbytes):
         done = kernel_takes_small(view) and _kernel.copy_into(view, dst, num_threads, 0)
     else:
         done = (not view.dtype.hasobject
@@ -204,7 +223,7 @@ def materialize(view: np.ndarray, shape: Tuple[int, ...], out: Any, copy: Any,
     if out is None and copy is None and num_threads is None:  # the common call
         if view.flags.c_contiguous:
             return view.reshape(shape)
-        if view.nbytes < SMALL_COPY_BYTES:  # numpy is cheaper for small copies
+        if numpy_or_kernel(view.nbytes):  # numpy is cheaper for most small copies
             try:
                 return _small_copy(view).reshape(shape)
             except (ValueError, MemoryError):
@@ -288,8 +307,9 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
                     return a.reshape(len(a), -1)
                 except (TypeError, ValueError):
                     pass  # 0-d, or an empty batch: the general path says what to do
-            elif a.nbytes < SMALL_COPY_BYTES:  # _small_copy, inlined; a is not empty
-                if kernel_takes_small(a):
+            elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and
+                  or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # _small_copy,
+                if kernel_takes_small(a):  # inlined: a Python call costs 60 ns; a is not empty
                     return _kernel_copy(a, len(a), num_threads)
                 if a.ndim == 2:
                     return a.copy()
@@ -302,8 +322,12 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
                     return view.reshape(len(a), -1)
                 except ValueError:
                     pass  # an empty batch
-            elif view.nbytes < SMALL_COPY_BYTES:
-                return _small_copy(view, len(a), num_threads)
+            elif ((nbytes := view.nbytes) < SMALL_COPY_BYTES  # as above
+                  or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):
+                if kernel_takes_small(view):
+                    return _kernel_copy(view, len(a), num_threads)
+                flat = view.reshape(len(a), -1)  # numpy's copy, or a view
+                return flat if flat.flags.c_contiguous else flat.copy()
     data_format = check_data_format(data_format)
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
@@ -443,7 +467,8 @@ def ascontiguousarray(a: Any, dtype: Any = None, *,
         if a.flags.c_contiguous:
             if a.ndim:
                 return a  # numpy returns the input itself too
-        elif a.nbytes < SMALL_COPY_BYTES:  # _small_copy, inlined
+        elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and _small_copy,
+              or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # inlined
             return _kernel_copy(a, None, None) if kernel_takes_small(a) else a.copy()
     arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:

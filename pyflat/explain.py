@@ -8,7 +8,7 @@ from typing import Any, Optional
 from . import _kernel
 from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, as_array, batch_shape,
                   channels_last_view, check_data_format, flatten_shape,
-                  kernel_takes_small)
+                  kernel_takes_small, numpy_or_kernel)
 from .threads import resolve_num_threads
 
 
@@ -119,10 +119,13 @@ def explain(a: Any, *, data_format: str = "channels_last",
         return replace(plan, path="view", note="the input is C-contiguous in that order")
     if view.dtype.hasobject:
         reason = "object references must be counted"
-    elif view.nbytes < SMALL_COPY_BYTES:
+    elif numpy_or_kernel(view.nbytes):
         if kernel_takes_small(view):
-            return plan  # a small transpose that numpy would loop over slowly
-        reason = f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
+            return plan  # a transpose that numpy would loop over slowly
+        reason = (f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
+                  if view.nbytes < SMALL_COPY_BYTES else
+                  f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
+                  f"as fast in numpy")
     elif (plan.num_threads == 1 and plan.kernel != "transpose"
           and view.nbytes < SIMPLE_COPY_BYTES):
         reason = (f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
