@@ -11,7 +11,7 @@ import math
 import operator
 import sys
 from functools import partial
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -95,20 +95,21 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
 # layout (shape, strides, dtype) and remembered, so that a pipeline
 # repeating one layout plans once.  Bounded (cleared when full); dict reads
 # and writes are atomic, and a lost or repeated decision changes no result.
-_KERNEL_TAKES: dict = {}
+_KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
 _KERNEL_TAKES_MAX = 1024
+_TRANSPOSE = _kernel.lib.PF_KERNEL_TRANSPOSE  # type: ignore[attr-defined]
 
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
     plan = _kernel.make_plan(view, 1)
-    if plan.kernel != _kernel.lib.PF_KERNEL_TRANSPOSE:
+    if plan.kernel != _TRANSPOSE:
         return False  # numpy runs the same loops, at a lower call cost
     if view.nbytes >= SMALL_COPY_BYTES:
         return True
     items = view.size
     numpy_ns = (NUMPY_CALL_NS + NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
                 + NUMPY_NS_PER_ITEM * items)
-    return numpy_ns > KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * view.nbytes
+    return bool(numpy_ns > KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * view.nbytes)
 
 
 def numpy_or_kernel(nbytes: int) -> bool:

@@ -174,7 +174,7 @@ class _Samples:
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, i: int) -> np.ndarray:
+    def __getitem__(self, i: int) -> Any:
         return self.data[i]
 
 
@@ -198,8 +198,8 @@ def measure_loader(torch: Any, samples: int = 16384, batch: int = 128,
     collate and numpy's alternating; the first batches are checked equal."""
     from torch.utils.data import DataLoader
 
-    dataset = _Samples(samples)
-    loaders = {name: DataLoader(dataset, batch_size=batch, num_workers=num_workers,
+    dataset: Any = _Samples(samples)
+    loaders: Dict[str, Any] = {name: DataLoader(dataset, batch_size=batch, num_workers=num_workers,
                                 collate_fn=collate, persistent_workers=num_workers > 0)
                for name, collate in (("pyflat", _collate_pyflat), ("numpy", _collate_numpy))}
     first = {name: next(iter(loader)) for name, loader in loaders.items()}  # starts workers
@@ -223,7 +223,7 @@ def measure_loader(torch: Any, samples: int = 16384, batch: int = 128,
 class PipelineReport:
     date: str
     command: str
-    machine: dict
+    machine: Dict[str, Any]
     calls: List[overhead.Row]
     batches: List[Throughput]
     loader: Optional[LoaderResult]
