@@ -7,14 +7,28 @@ memory speed.
     (32, 2352)
 """
 
-from .api import ascontiguousarray, batch_flatten, flatten
-from .explain import Plan, explain
-from .files import flatten_file
-from .layer import Flatten
-from .stream import iter_flatten
-from .threads import get_num_threads, set_num_threads
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._platform import check_platform
+
+check_platform()  # before the extension: a clear error, not a missing symbol
+
+from .api import ascontiguousarray, batch_flatten, flatten  # noqa: E402
+from .explain import Plan, explain  # noqa: E402
+from .files import flatten_file  # noqa: E402
+from .layer import Flatten  # noqa: E402
+from .stream import iter_flatten  # noqa: E402
+from .threads import get_num_threads, set_num_threads  # noqa: E402
+
+__version__: str  # from the package metadata, read on first access
+
+if not TYPE_CHECKING:
+    def __getattr__(name: str) -> str:
+        if name == "__version__":
+            from ._version import version
+            globals()["__version__"] = value = version()
+            return value
+        raise AttributeError(f"module 'pyflat' has no attribute {name!r}")
 
 __all__ = [
     "batch_flatten", "flatten", "ascontiguousarray", "Flatten",

@@ -96,6 +96,11 @@ ffibuilder.set_source(
     depends=[os.path.join(CSRC, h) for h in ("pyflat.h", "internal.h")],
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
+    # The glue reads numpy's ndarray struct, which the limited API hides (and
+    # numpy >= 2.5's headers need names it hides): a per-version extension,
+    # tagged as such.  Older cffi needs the macro spelt out.
+    py_limited_api=False,
+    define_macros=[("_CFFI_NO_LIMITED_API", None)],
 )
 
 if __name__ == "__main__":

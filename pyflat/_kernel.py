@@ -7,6 +7,8 @@ ndarray with the same dtype and number of elements that does not overlap it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._pyflat import ffi, lib
@@ -51,7 +53,7 @@ _copy_ndarray, _from_buffer = lib.pf_copy_ndarray, ffi.from_buffer
 _OK, _DECLINED = lib.PF_OK, lib.PF_DECLINED
 
 
-def make_plan(view: np.ndarray, num_threads: int = 0):
+def make_plan(view: np.ndarray, num_threads: int = 0) -> Any:
     """The C plan (a ``pf_plan *``) for copying ``view``."""
     plan = ffi.new("pf_plan *")
     check(lib.pf_plan_make(plan, view.ndim, view.shape, view.strides,
@@ -60,8 +62,8 @@ def make_plan(view: np.ndarray, num_threads: int = 0):
 
 
 def kernel_name(kernel: int) -> str:
-    return ffi.string(lib.pf_kernel_name(kernel)).decode()
+    return str(ffi.string(lib.pf_kernel_name(kernel)).decode())
 
 
 def simd_name(simd: int) -> str:
-    return ffi.string(lib.pf_simd_name(simd)).decode()
+    return str(ffi.string(lib.pf_simd_name(simd)).decode())

@@ -83,7 +83,8 @@ def _cleanup_on_termination() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _name_max(folder: str) -> int:
+def name_max(folder: str) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` takes."""
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):
@@ -95,7 +96,7 @@ def temporary_name(folder: str, name: str) -> str:
     system's name limit, however long NAME is."""
     head = f"{TEMPORARY_PREFIX}{secrets.token_hex(4)}-"
     encoded = os.fsencode(name)
-    cut = max(_name_max(folder) - len(head) - len(TEMPORARY_SUFFIX), 0)
+    cut = max(name_max(folder) - len(head) - len(TEMPORARY_SUFFIX), 0)
     while 0 < cut < len(encoded) and encoded[cut] & 0xC0 == 0x80:
         cut -= 1  # not inside a UTF-8 character
     return head + os.fsdecode(encoded[:cut]) + TEMPORARY_SUFFIX

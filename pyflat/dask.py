@@ -13,7 +13,7 @@ Importing this module imports dask; ``import pyflat`` does not.  Install with
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Union
 
 import dask
 import dask.array as da
@@ -22,6 +22,7 @@ from dask.array.utils import meta_from_array
 from dask.utils import parse_bytes
 
 from . import api
+from .api import DataFormat
 
 __all__ = ["batch_flatten", "flatten"]
 
@@ -50,7 +51,7 @@ def _check_known(x: da.Array, axes: range) -> None:
                              f"x.compute_chunk_sizes() first")
 
 
-def _split(chunks: tuple, most: int) -> tuple:
+def _split(chunks: tuple[int, ...], most: int) -> tuple[int, ...]:
     """``chunks`` with each chunk cut into near-equal parts of at most ``most``."""
     parts = []
     for chunk in chunks:
@@ -70,7 +71,8 @@ def _whole(x: da.Array, kept: int, merged: range) -> da.Array:
     """
     if all(len(x.chunks[axis]) == 1 for axis in merged):
         return x
-    spec = {axis: -1 for axis in merged}
+    # -1: one chunk along the axis; a tuple: these chunks.
+    spec: dict[int, Union[int, tuple[int, ...]]] = {axis: -1 for axis in merged}
     # The bytes of one block per unit of the kept axis, once merged.
     slab = x.dtype.itemsize * math.prod(
         x.shape[axis] if axis in merged else max(x.chunks[axis])
@@ -78,7 +80,8 @@ def _whole(x: da.Array, kept: int, merged: range) -> da.Array:
     if slab > 0 and not math.isnan(slab) and not any(map(math.isnan, x.chunks[kept])):
         limit = parse_bytes(dask.config.get("array.chunk-size"))
         spec[kept] = _split(x.chunks[kept], max(1, limit // slab))
-    return x.rechunk(spec)
+    rechunked: da.Array = x.rechunk(spec)
+    return rechunked
 
 
 def _single(blocks: Any) -> np.ndarray:
@@ -86,16 +89,23 @@ def _single(blocks: Any) -> np.ndarray:
     merged axes (each is whole, so each list holds one element)."""
     while isinstance(blocks, list):
         (blocks,) = blocks
-    return blocks
+    block: np.ndarray = blocks
+    return block
 
 
-def _flatten_block(blocks: Any, data_format: str) -> np.ndarray:
+def _flatten_block(blocks: Any, data_format: DataFormat) -> np.ndarray:
     return api.batch_flatten(_single(blocks), data_format=data_format,
                              num_threads=_BLOCK_THREADS)
 
 
 def _flatten_dims_block(blocks: Any, start: int, end: int) -> np.ndarray:
     return api.flatten(_single(blocks), start, end, num_threads=_BLOCK_THREADS)
+
+
+def _blockwise(*args: Any, **kwargs: Any) -> da.Array:
+    """``da.blockwise``, with the return type dask does not annotate."""
+    result: da.Array = da.blockwise(*args, **kwargs)
+    return result
 
 
 def _merge_axes(x: da.Array, start: int, end: int, block_function: Any,
@@ -107,7 +117,7 @@ def _merge_axes(x: da.Array, start: int, end: int, block_function: Any,
     would concatenate each block with itself first, one extra copy of it.
     """
     inner = math.prod(x.shape[start + 1:end + 1])
-    return da.blockwise(
+    return _blockwise(
         block_function, tuple(range(start + 1)) + tuple(range(end + 1, x.ndim)),
         x, tuple(range(x.ndim)), *[part for arg in args for part in (arg, None)],
         adjust_chunks={start: lambda chunk: chunk * inner}, concatenate=False,
@@ -115,7 +125,7 @@ def _merge_axes(x: da.Array, start: int, end: int, block_function: Any,
         meta=np.empty((0,) * (x.ndim - end + start), dtype=x.dtype))
 
 
-def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Array:
+def batch_flatten(x: da.Array, *, data_format: DataFormat = "channels_last") -> da.Array:
     """Flatten all axes but the first of a dask array, lazily.
 
     ``(batch, d1, ..., dk) -> (batch, d1*...*dk)`` as :func:`pyflat.batch_flatten`;
@@ -145,7 +155,7 @@ def batch_flatten(x: da.Array, *, data_format: str = "channels_last") -> da.Arra
     _check_known(x, features)
     x = _whole(x, 0, features)
     if x.ndim == 1:
-        return da.blockwise(_flatten_block, (0, 1), x, (0,), data_format, None,
+        return _blockwise(_flatten_block, (0, 1), x, (0,), data_format, None,
                             new_axes={1: 1}, token="pyflat-batch_flatten",
                             dtype=x.dtype, meta=np.empty((0, 0), dtype=x.dtype))
     return _merge_axes(x, 1, x.ndim - 1, _flatten_block, data_format,
@@ -168,7 +178,7 @@ def flatten(x: da.Array, start_dim: int = 0, end_dim: int = -1) -> da.Array:
     start = api.normalize_dim(start_dim, "start_dim", ndim)
     end = api.normalize_dim(end_dim, "end_dim", ndim)
     if x.ndim == 0:
-        return da.blockwise(_flatten_dims_block, (0,), x, (), 0, None, 0, None,
+        return _blockwise(_flatten_dims_block, (0,), x, (), 0, None, 0, None,
                             new_axes={0: 1}, token="pyflat-flatten",
                             dtype=x.dtype, meta=np.empty((0,), dtype=x.dtype))
     if start == end:

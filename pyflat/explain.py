@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+import numpy as np
+
 from . import _kernel
-from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, as_array, batch_shape,
+from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, DataFormat, as_array, batch_shape,
                   channels_last_view, check_data_format, flatten_shape,
                   kernel_takes_small, numpy_or_kernel)
 from .threads import resolve_num_threads
@@ -26,17 +28,17 @@ class Plan:
     work is split among threads.
     """
 
-    input_shape: tuple
-    output_shape: tuple
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
     itemsize: int
     zero_copy: bool         # path == "view"
-    shape: tuple            # after normalisation
-    src_strides: tuple      # bytes
-    dst_strides: tuple      # bytes
+    shape: tuple[int, ...]        # after normalisation
+    src_strides: tuple[int, ...]  # bytes
+    dst_strides: tuple[int, ...]  # bytes
     kernel: str             # "none", "memcpy", "gather" or "transpose"
     rows_axis: Optional[int]
     cols_axis: int
-    tile: tuple             # transposes: (rows, columns) per tile; else (0, 0)
+    tile: tuple[int, int]   # transposes: (rows, columns) per tile; else (0, 0)
     simd: str
     streaming: bool
     num_threads: int
@@ -78,7 +80,8 @@ class Plan:
         return "\n".join(lines)
 
 
-def _plan(arr, view, output_shape: tuple, num_threads: Any) -> Plan:
+def _plan(arr: np.ndarray, view: np.ndarray, output_shape: tuple[int, ...],
+          num_threads: Any) -> Plan:
     zero_copy = bool(view.flags.c_contiguous)
     c = _kernel.make_plan(view, resolve_num_threads(num_threads))
     n = c.ndim
@@ -94,7 +97,7 @@ def _plan(arr, view, output_shape: tuple, num_threads: Any) -> Plan:
         units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes)
 
 
-def explain(a: Any, *, data_format: str = "channels_last",
+def explain(a: Any, *, data_format: DataFormat = "channels_last",
             start_dim: Optional[int] = None, end_dim: Optional[int] = None,
             num_threads: Optional[int] = None) -> Plan:
     """The plan for ``batch_flatten(a, data_format=...)``, or, when

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
-from .api import batch_flatten, channels_last_view, check_data_format
-from .atomic import _name_max, atomic_output
+from .api import DataFormat, batch_flatten, channels_last_view, check_data_format
+from .atomic import name_max, atomic_output
 from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
 from .progress import Progress, check_progress, reporter
 from .tiles import Tile, TileGrid, physical_axes, read_runs
@@ -144,7 +144,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, f"dst: no such folder {folder!r}", dst)
-    limit = _name_max(folder)
+    limit = name_max(folder)
     length = len(os.fsencode(os.path.basename(target)))
     if length > limit:
         raise OSError(errno.ENAMETOOLONG, f"dst: file name too long ({length} bytes; "
@@ -154,7 +154,7 @@ def _check_destination(dst: str, source: os.stat_result, overwrite: bool) -> str
 
 def _pread_exactly(fd: int, buffer: np.ndarray, offset: int) -> None:
     """Fill ``buffer`` from ``offset`` of the source."""
-    view = buffer.data  # a writable memoryview of the contiguous buffer
+    view = buffer.data  # a uint8 buffer: slicing counts bytes
     while view:
         count = os.preadv(fd, [view], offset)
         if count == 0:
@@ -213,7 +213,7 @@ def _read_box(src_fd: int, header: NpyHeader, tile: Tile, buffer: np.ndarray) ->
 
 
 def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
-                data_format: str, chunk_bytes: int,
+                data_format: DataFormat, chunk_bytes: int,
                 update: Callable[[int], None]) -> None:
     """Flatten the source's data into the destination, one tile at a time,
     through two buffers allocated once: the source box, the flat tile."""
@@ -238,7 +238,7 @@ def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
         update(box.nbytes)
 
 
-def flatten_file(src: PathLike, dst: PathLike, *, data_format: str = "channels_last",
+def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "channels_last",
                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = False,
                  progress: Progress = None) -> FlattenResult:
     """Flatten the array in the ``.npy`` file ``src`` into a new ``.npy`` ``dst``

@@ -21,7 +21,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .api import CHANNELS_LAST, as_array, batch_flatten, check_data_format
+from numpy.typing import NDArray
+
+from .api import CHANNELS_LAST, DataFormat, as_array, batch_flatten, check_data_format
 
 _ndarray = np.ndarray
 
@@ -32,7 +34,7 @@ PARAMS = ("data_format", "name", "trainable", "dtype")
 OUTPUT_CONTAINERS = ("default", "pandas", "polars")
 
 
-def default_data_format() -> str:
+def default_data_format() -> DataFormat:
     """Keras' global ``image_data_format()`` when Keras is already imported
     (it is never imported here), else ``"channels_last"``."""
     keras = sys.modules.get("keras")
@@ -80,7 +82,7 @@ class Flatten:
     (2, 12)
     """
 
-    def __init__(self, data_format: Optional[str] = None, *, name: Optional[str] = None,
+    def __init__(self, data_format: Optional[DataFormat] = None, *, name: Optional[str] = None,
                  trainable: bool = True, dtype: Any = None) -> None:
         self.data_format = check_data_format(
             default_data_format() if data_format is None else data_format)
@@ -94,7 +96,7 @@ class Flatten:
 
     # -- Keras ------------------------------------------------------------------
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, x: Any) -> NDArray[Any]:
         if type(x) is _ndarray and self.data_format is CHANNELS_LAST and x.flags.c_contiguous:
             try:  # the common call, a view, at close to numpy's cost
                 return x.reshape(len(x), -1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union, cast
 
-__all__ = ["Progress", "check_progress", "reporter"]
+__all__ = ["Progress", "check_progress", "reporter", "tqdm_class"]
 
 #: ``None``: a bar when tqdm is installed and stderr is a terminal; ``False``:
 #: silent; ``True``: a tqdm bar on stderr even when not a terminal (needs tqdm);
@@ -17,23 +17,30 @@ Progress = Optional[Union[bool, Callable[[int, int], Any]]]
 
 def check_progress(progress: Any) -> Progress:
     if progress is None or isinstance(progress, bool) or callable(progress):
-        return progress
+        return cast(Progress, progress)  # a callable's signature is checked when called
     raise TypeError(f"progress: expected None, True, False or a callable "
                     f"(done_bytes, total_bytes), got {type(progress).__name__}")
 
 
-def _tqdm(required: bool):
+def _stderr_is_terminal() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+def tqdm_class(progress: Progress) -> Any:
+    """The one decision of whether to show a bar, for pyflat's functions and
+    its commands alike: tqdm's class when a bar is wanted (and available),
+    else None."""
+    if callable(progress) or progress is False:
+        return None
+    if progress is None and not _stderr_is_terminal():
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
-        if required:
+        if progress is True:
             raise ImportError("progress=True needs tqdm: pip install tqdm") from None
         return None
     return tqdm
-
-
-def _stderr_is_terminal() -> bool:
-    return sys.stderr is not None and sys.stderr.isatty()
 
 
 @contextmanager
@@ -50,9 +57,7 @@ def reporter(progress: Progress, total_bytes: int,
 
         yield update
         return
-    tqdm = None
-    if progress is True or (progress is None and _stderr_is_terminal()):
-        tqdm = _tqdm(required=progress is True)
+    tqdm = tqdm_class(progress)
     if tqdm is None:
         yield lambda nbytes: None
         return

@@ -6,12 +6,13 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
-from .api import as_array, batch_flatten, batch_shape, check_data_format, masked_array_type
+from .api import (DataFormat, as_array, batch_flatten, batch_shape, check_data_format,
+                  masked_array_type)
 
 __all__ = ["iter_flatten"]
 
 
-def iter_flatten(batches: Iterable[Any], *, data_format: str = "channels_last",
+def iter_flatten(batches: Iterable[Any], *, data_format: DataFormat = "channels_last",
                  reuse_output: bool = False) -> Iterator[np.ndarray]:
     """Flatten each batch of ``batches``, lazily: a generator of
     ``batch_flatten(batch, data_format=data_format)``.
@@ -56,7 +57,7 @@ def iter_flatten(batches: Iterable[Any], *, data_format: str = "channels_last",
     return _flattened(iterator, data_format, bool(reuse_output))
 
 
-def _flattened(batches: Iterator[Any], data_format: str,
+def _flattened(batches: Iterator[Any], data_format: DataFormat,
                reuse_output: bool) -> Iterator[np.ndarray]:
     out: Optional[np.ndarray] = None
     for index, batch in enumerate(batches):

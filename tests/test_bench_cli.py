@@ -154,6 +154,7 @@ def test_every_case_runs_and_is_checked():
 
 
 def test_a_wrong_result_is_an_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     wrong = Impl("wrong", 1, lambda a, data_format, threads:
                  lambda: np.zeros((a.shape[0], a[0].size), a.dtype))
     monkeypatch.setattr("pyflat.bench.command.default_impls", lambda threads, torch: [wrong])
@@ -190,6 +191,10 @@ def test_quick_run_writes_json_png_and_markdown(tmp_path, capsys):
     for r in results:
         assert {"case", "impl", "threads", "seconds", "gbps", "bytes"} <= r.keys()
         assert r["bytes"] == moved and r["seconds"] > 0
+        assert len(r["repeats"]) == 3  # --quick: 3 repetitions, every one kept
+        assert r["seconds"] == min(r["repeats"])
+        spread = r["seconds_spread"]
+        assert spread["min"] <= spread["median"] <= spread["max"] == max(r["repeats"])
         assert r["gbps"] == pytest.approx(moved / r["seconds"] / 1e9)
         limit = max(g for t, g in memcpy.items() if t <= r["threads"])
         assert r["fraction_of_memcpy"] == pytest.approx(r["gbps"] / limit)
@@ -236,14 +241,125 @@ def test_pyflat_lists_bench(capsys):
     assert "bench" in capsys.readouterr().out
 
 
+def test_pyflat_without_a_command_exits_2_with_the_usage(capsys):
+    assert pyflat_main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "expected a command" in captured.err and "usage: pyflat" in captured.err
+
+
+@pytest.mark.parametrize("option", ["--version", "-V"])
+def test_pyflat_version(option, capsys):
+    import pyflat
+    assert pyflat_main([option]) == 0
+    assert capsys.readouterr().out == f"pyflat {pyflat.__version__}\n"
+
+
+def test_quick_run_writes_json_and_plot_by_default(tmp_path, monkeypatch, capsys):
+    """Into ./pyflat-bench, saying where; the table explains its labels."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("pyflat.bench.command.import_torch", lambda: None)
+    assert main(["--quick", "--cases", "small_f32,neg_stride_f32", "--repeat", "2"]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "pyflat-bench"
+    assert f"wrote {folder / 'results.json'}" in out
+    assert f"wrote {folder / 'results.png'}" in out
+    assert (folder / "results.png").read_bytes().startswith(PNG_MAGIC)
+    doc = json.loads((folder / "results.json").read_text())
+    assert {r["case"] for r in doc["results"]} == {"small_f32", "neg_stride_f32"}
+    assert all(len(r["repeats"]) == 2 for r in doc["results"])
+    assert "torch: not installed" in out and doc["notes"] == [
+        "torch: not installed, so not compared (pip install torch)"]
+    for label in ("pyflat-kernel", "x1, x2", "peak alloc", "0.00x out", "of memcpy",
+                  "vs numpy"):
+        assert label in out, label
+    assert "pyflat-kernel" in doc["definitions"] and "peak alloc" in doc["definitions"]
+
+
+def test_table_says_why_torch_has_no_row(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    assert main(["--quick", "--cases", "neg_stride_f32", "--repeat", "1",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    count = torch.get_num_threads()
+    labels = "torch x1" + (f", torch x{count}" if count > 1 else "")
+    assert (f"Not measured: {labels}: no row for neg_stride_f32: negative strides "
+            "(torch tensors cannot have them)") in out
+
+
+def test_no_torch_is_said(tmp_path, capsys):
+    assert main(["--quick", "--cases", "small_f32", "--repeat", "1", "--no-torch",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Not measured: torch: left out (--no-torch)" in out
+    assert not re.search(r"\storch\s+\d+\s", out)
+
+
+def test_explicit_paths_leave_the_default_folder_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--quick", "--cases", "small_f32", "--repeat", "1", "--no-torch",
+                 "--json", "r.json", "--plot", "r.png"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]
+
+
+def test_unwritable_out_exits_2_before_measuring(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--quick", "--cases", "small_f32", "--out", str(blocker / "sub")])
+    assert exit_.value.code == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_without_matplotlib_it_says_there_is_no_plot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("pyflat.bench.command._has_matplotlib", lambda: False)
+    assert main(["--quick", "--cases", "small_f32", "--repeat", "1", "--no-torch",
+                 "--out", str(tmp_path)]) == 0
+    assert "no plot: matplotlib is not installed" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
 @pytest.mark.parametrize("command", [["-m", "pyflat", "bench"], ["-m", "pyflat.bench"]])
-def test_entry_points(command):
+def test_entry_points(command, tmp_path):
     listing = subprocess.run([sys.executable, *command, "--list"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
     assert all(name in listing for name in case_names())
     ran = subprocess.run([sys.executable, *command, "--quick", "--cases", "small_f32",
-                          "--no-torch"], cwd=ROOT, capture_output=True, text=True)
+                          "--no-torch", "--out", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     for impl in ("pyflat", "pyflat-kernel", "numpy", "memcpy"):
         assert re.search(rf"\s{impl}\s+1\s", ran.stdout), impl
-    assert "torch" not in ran.stdout
+    assert not re.search(r"\storch\s+\d+\s", ran.stdout)
+    assert (tmp_path / "results.json").exists()
+
+
+def test_pyflat_command_exit_codes():
+    def pyflat(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pyflat", *args], cwd=ROOT,
+                              capture_output=True, text=True)
+    assert pyflat().returncode == 2
+    assert pyflat("nope").returncode == 2
+    version = pyflat("--version")
+    assert version.returncode == 0 and re.fullmatch(r"pyflat \S+\n", version.stdout)
+
+
+def test_results_are_written_through_pyflats_atomic_writer(tmp_path, monkeypatch):
+    from pyflat.bench import output
+    opened = []
+    real = output.atomic_output
+
+    def spy(path, overwrite):
+        opened.append((path, overwrite))
+        return real(path, overwrite)
+
+    monkeypatch.setattr(output, "atomic_output", spy)
+    target = tmp_path / "new" / "r.json"
+    output.write_atomic(str(target), "first")
+    output.write_atomic(str(target), b"second")
+    assert target.read_bytes() == b"second"
+    assert opened == [(str(target), True)] * 2
+    assert os.listdir(target.parent) == ["r.json"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -14,6 +14,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from pyflat.api import DataFormat
+
 __all__ = ["Case", "CASES", "case_names", "select_cases", "channels_last_view"]
 
 Layout = Callable[[np.ndarray], np.ndarray]
@@ -46,9 +48,9 @@ class Case:
     name: str
     description: str
     dtype: np.dtype
-    shape: tuple
-    quick_shape: tuple
-    data_format: str = "channels_last"
+    shape: tuple[int, ...]
+    quick_shape: tuple[int, ...]
+    data_format: DataFormat = "channels_last"
     layout: Layout = _same
 
     def make(self, quick: bool = False, seed: int = 0) -> np.ndarray:
@@ -57,7 +59,7 @@ class Case:
         return self.layout(_random(np.dtype(self.dtype), shape, seed))
 
 
-def _random(dtype: np.dtype, shape: tuple, seed: int) -> np.ndarray:
+def _random(dtype: np.dtype, shape: tuple[int, ...], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if dtype == np.bool_:
         return rng.random(shape, np.float32) < 0.5
@@ -71,7 +73,7 @@ def _random(dtype: np.dtype, shape: tuple, seed: int) -> np.ndarray:
     return rng.random(shape, np.float32).astype(dtype)
 
 
-def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
+def channels_last_view(a: np.ndarray, data_format: DataFormat) -> np.ndarray:
     """The view whose C order is the flattened order: for channels_first input
     of 3 or more dimensions, axis 1 moved to the end (as Keras does)."""
     if data_format == "channels_first" and a.ndim > 2:

@@ -1,5 +1,7 @@
 """``pyflat bench``: time pyflat against numpy, torch and memcpy on the case
-catalog, print a table, and optionally write JSON, a PNG and Markdown."""
+catalog, print a table and what its labels mean, and write the measurements
+as JSON and a plot (PNG) into ./pyflat-bench/ (or where --out, --json and
+--plot say), and Markdown when asked."""
 
 from __future__ import annotations
 
@@ -8,19 +10,22 @@ import datetime
 import os
 import shlex
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
+from pyflat.progress import tqdm_class
 from pyflat.threads import MAX_THREADS, available_cpus
 
 from .cases import CASES, Case, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
-from .report import Report, write_atomic
+from .output import write_atomic
+from .report import Report
 from .runner import Settings, WrongResult, run, step_count
 
 __all__ = ["main", "parser"]
 
 FULL_REPEAT, QUICK_REPEAT = 7, 3
+DEFAULT_OUT = "pyflat-bench"  # folder for the JSON and the plot, in the current one
 
 
 def _cases(text: str) -> list[Case]:
@@ -50,8 +55,8 @@ def _positive(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyflat bench", description=__doc__,
-        epilog="GB/s counts bytes read + written (2 x the output). 'of memcpy' divides by "
-               "the fastest memcpy of the same bytes using at most as many threads.")
+        epilog="The output explains every column and label; so does the README, "
+               "'Benchmarks'.")
     p.add_argument("--quick", action="store_true",
                    help="scaled-down sizes and fewer repetitions (well under a minute)")
     p.add_argument("--cases", type=_cases, metavar="A,B",
@@ -63,9 +68,14 @@ def parser() -> argparse.ArgumentParser:
                    help=f"timed repetitions per row (default {FULL_REPEAT}, "
                         f"{QUICK_REPEAT} with --quick)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out even if installed")
-    p.add_argument("--json", metavar="PATH", help="write every measurement as JSON")
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                   help=f"folder for results.json and results.png (default: ./{DEFAULT_OUT}, "
+                        "created when needed); --json and --plot choose other paths")
+    p.add_argument("--json", metavar="PATH",
+                   help="write every measurement as JSON here (default: DIR/results.json)")
     p.add_argument("--plot", metavar="PATH",
-                   help="write a PNG of the fraction of memcpy (needs matplotlib)")
+                   help="write a PNG of the speedups and the fraction of memcpy here "
+                        "(needs matplotlib; default: DIR/results.png when it is installed)")
     p.add_argument("--markdown", metavar="PATH",
                    help="write a RESULTS.md-style report (links the --plot PNG)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -73,6 +83,15 @@ def parser() -> argparse.ArgumentParser:
                    help="instead: small inputs and repeated calls (per-call cost, items/s, "
                         "a torch DataLoader); 'pyflat bench --pipeline --help' lists its options")
     return p
+
+
+def _has_matplotlib() -> bool:
+    from .plot import require_matplotlib
+    try:
+        require_matplotlib()
+    except ImportError:
+        return False
+    return True
 
 
 def _check_outputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -86,6 +105,13 @@ def _check_outputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
             p.error(f"--{option}: {path!r} is not a file in an existing directory")
         if not os.access(directory, os.W_OK):
             p.error(f"--{option}: cannot write in {directory!r}")
+    if args.json is None or args.plot is None:  # something goes to --out
+        out = os.path.abspath(args.out)
+        existing = out
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+            p.error(f"--out: cannot write in {args.out!r}")
     if args.plot:
         from .plot import require_matplotlib
         try:
@@ -94,14 +120,31 @@ def _check_outputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
             p.error(str(exc))
 
 
+def _output_paths(args: argparse.Namespace) -> tuple[str, Optional[str], list[str]]:
+    """Where the JSON and the plot go (None: no plot), and notes to print."""
+    json_path = args.json or os.path.join(args.out, "results.json")
+    if args.plot or _has_matplotlib():
+        return json_path, args.plot or os.path.join(args.out, "results.png"), []
+    return json_path, None, ["no plot: matplotlib is not installed "
+                             "(pip install 'pyflat[bench]')"]
+
+
+def _torch_note(torch: Any, left_out: bool) -> list[str]:
+    if left_out:
+        return ["torch: left out (--no-torch)"]
+    if torch is None:
+        return ["torch: not installed, so not compared (pip install torch)"]
+    return []
+
+
 def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]]:
-    """A tqdm bar on stderr (when tqdm is installed and stderr is a terminal):
-    the callback the runner calls before each step, and a closer."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
+    """A tqdm bar on stderr, when pyflat's one rule for bars says so (tqdm
+    installed, stderr a terminal): the callback the runner calls before each
+    step, and a closer."""
+    tqdm = tqdm_class(None)
+    if tqdm is None:
         return (lambda label: None), (lambda: None)
-    bar = tqdm(total=total, unit="step", file=sys.stderr, disable=None, leave=False)
+    bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
     started = False
 
     def step(label: str) -> None:
@@ -148,22 +191,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         close()
 
+    json_path, plot_path, notes = _output_paths(args)
     report = Report(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         command=shlex.join(["pyflat", "bench", *argv]),
-        machine=machine, settings=settings, cases=infos, records=records)
+        machine=machine, settings=settings, cases=infos, records=records,
+        notes=_torch_note(torch, args.no_torch))
     print(report.table())
     print()
+    print(report.legend())
+    print()
     print(report.headline())
-    outputs = {}  # all rendered before any is written
-    if args.json:
-        outputs[args.json] = report.to_json()
-    if args.plot:
+    outputs: dict[str, bytes | str] = {json_path: report.to_json()}  # rendered before written
+    if plot_path:
         from .plot import render_png
-        outputs[args.plot] = render_png(report)
+        outputs[plot_path] = render_png(report)
     if args.markdown:
-        outputs[args.markdown] = report.markdown(args.plot, args.markdown)
+        outputs[args.markdown] = report.markdown(plot_path, args.markdown)
     for path, data in outputs.items():
         write_atomic(path, data)
-        print(f"wrote {path}")
+        print(f"wrote {os.path.abspath(path)}")
+    for note in notes:
+        print(note)
     return 0

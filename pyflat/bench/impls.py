@@ -15,11 +15,12 @@ import ctypes
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import numpy as np
 
 import pyflat
+from pyflat.api import DataFormat
 
 from .cases import channels_last_view
 
@@ -28,7 +29,7 @@ __all__ = ["Impl", "default_impls", "import_torch", "ParallelMemcpy"]
 Work = Callable[[], Any]
 
 
-def _no_setting(threads: int) -> ContextManager:
+def _no_setting(threads: int) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
@@ -38,22 +39,24 @@ class Impl:
 
     ``prepare(a, data_format, threads)`` returns the callable to time, whose
     result is the flattened array (``None`` for memcpy), or ``None`` when this
-    implementation cannot take the input.  ``setting(threads)`` is entered
-    around the timing (torch's process-wide thread count).  ``traced``: its
-    allocations are visible to ``tracemalloc`` (numpy's are, torch's are not).
+    implementation cannot take the input (``cannot`` says which inputs, for
+    the report).  ``setting(threads)`` is entered around the timing (torch's
+    process-wide thread count).  ``traced``: its allocations are visible to
+    ``tracemalloc`` (numpy's are, torch's are not).
     """
 
     name: str
     threads: int
-    prepare: Callable[[np.ndarray, str, int], Optional[Work]]
+    prepare: Callable[[np.ndarray, DataFormat, int], Optional[Work]]
     traced: bool = False
-    setting: Callable[[int], ContextManager] = _no_setting
+    setting: Callable[[int], ContextManager[None]] = _no_setting
+    cannot: str = ""
 
     @property
     def label(self) -> str:
         return f"{self.name} x{self.threads}"
 
-    def work(self, a: np.ndarray, data_format: str) -> Optional[Work]:
+    def work(self, a: np.ndarray, data_format: DataFormat) -> Optional[Work]:
         return self.prepare(a, data_format, self.threads)
 
 
@@ -64,11 +67,11 @@ def output_nbytes(a: np.ndarray) -> int:
 
 # -- pyflat ------------------------------------------------------------------
 
-def _pyflat(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _pyflat(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     return lambda: pyflat.batch_flatten(a, data_format=data_format, num_threads=threads)
 
 
-def _pyflat_kernel(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _pyflat_kernel(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     out = np.empty((a.shape[0], math.prod(a.shape[1:])), a.dtype)
     out.fill(0)  # touch the pages: the kernel alone is timed, not page faults
     return lambda: pyflat.batch_flatten(a, data_format=data_format, out=out,
@@ -77,7 +80,7 @@ def _pyflat_kernel(a: np.ndarray, data_format: str, threads: int) -> Work:
 
 # -- numpy -------------------------------------------------------------------
 
-def _numpy(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _numpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     view = channels_last_view(a, data_format)
     n = a.shape[0]
     return lambda: np.ascontiguousarray(view).reshape(n, -1)
@@ -94,8 +97,8 @@ def import_torch() -> Any:
     return torch
 
 
-def _torch_prepare(torch: Any) -> Callable[[np.ndarray, str, int], Optional[Work]]:
-    def prepare(a: np.ndarray, data_format: str, threads: int) -> Optional[Work]:
+def _torch_prepare(torch: Any) -> Callable[[np.ndarray, DataFormat, int], Optional[Work]]:
+    def prepare(a: np.ndarray, data_format: DataFormat, threads: int) -> Optional[Work]:
         if any(stride < 0 for stride in a.strides):
             return None  # torch tensors cannot have negative strides
         t = torch.from_numpy(a)
@@ -105,9 +108,9 @@ def _torch_prepare(torch: Any) -> Callable[[np.ndarray, str, int], Optional[Work
     return prepare
 
 
-def _torch_setting(torch: Any) -> Callable[[int], ContextManager]:
+def _torch_setting(torch: Any) -> Callable[[int], ContextManager[None]]:
     @contextlib.contextmanager
-    def setting(threads: int):
+    def setting(threads: int) -> Iterator[None]:
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -144,13 +147,14 @@ class ParallelMemcpy:
 
     def __call__(self) -> None:
         first, *rest = self.slices
-        futures = [self.pool.submit(_libc_memcpy, *s) for s in rest]
+        pool = self.pool
+        futures = [pool.submit(_libc_memcpy, *s) for s in rest] if pool else []
         _libc_memcpy(*first)  # the calling thread copies a slice too
         for future in futures:
             future.result()
 
 
-def _memcpy(a: np.ndarray, data_format: str, threads: int) -> Work:
+def _memcpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
     return ParallelMemcpy(output_nbytes(a), threads)
 
 
@@ -174,7 +178,8 @@ def default_impls(threads: list[int], torch: Any = "import") -> list[Impl]:
     impls.append(Impl("numpy", 1, _numpy, traced=True))
     if torch is not None:
         torch_counts = {1, torch.get_num_threads()}
-        impls += [Impl("torch", t, _torch_prepare(torch), setting=_torch_setting(torch))
+        impls += [Impl("torch", t, _torch_prepare(torch), setting=_torch_setting(torch),
+                       cannot="negative strides (torch tensors cannot have them)")
                   for t in sorted(torch_counts)]
         memcpy_counts |= torch_counts
     impls += [Impl("memcpy", t, _memcpy) for t in sorted(memcpy_counts)]

@@ -32,7 +32,7 @@ def _simd() -> str:
     return pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
 
 
-def describe(torch: Any = None) -> dict:
+def describe(torch: Any = None) -> dict[str, Any]:
     """CPU model, core counts, OS, load average, and the versions of Python,
     numpy, pyflat and ``torch`` (a module, or None when it is not used)."""
     return {

@@ -29,11 +29,12 @@ import sys
 import time
 import timeit
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, cast
 
 import numpy as np
 
 import pyflat
+from pyflat.api import DataFormat
 
 from . import overhead
 from .impls import import_torch
@@ -90,7 +91,7 @@ def _numpy_flatten(a: np.ndarray, data_format: str) -> np.ndarray:
 
 def _calls(w: Workload, torch: Any) -> Dict[str, Callable[[], Any]]:
     """The callables timed for one workload: each flattens ``w.a`` once."""
-    a, fmt = w.a, w.data_format
+    a, fmt = w.a, cast(DataFormat, w.data_format)
     calls: Dict[str, Callable[[], Any]] = {
         "pyflat": lambda: pyflat.batch_flatten(a, data_format=fmt),
         "numpy": lambda: _numpy_flatten(a, fmt),
@@ -377,7 +378,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _write(path: str, text: str) -> None:
-    from .report import write_atomic
+    from .output import write_atomic
     write_atomic(path, text)
     print(f"wrote {path}")
 

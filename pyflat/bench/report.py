@@ -6,13 +6,35 @@ import json
 import math
 import os
 import statistics
-import tempfile
+import textwrap
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .runner import CaseInfo, Record, Settings
 
-__all__ = ["Report", "write_atomic"]
+__all__ = ["Report", "DEFINITIONS"]
+
+#: What every label and column means: printed under the table, in RESULTS.md
+#: and in the JSON.  ``{repeat}`` and ``{min_ms}`` are the run's settings.
+DEFINITIONS: tuple[tuple[str, str], ...] = (
+    ("pyflat", "pyflat.batch_flatten(a, data_format=...), allocating its result"),
+    ("pyflat-kernel", "the same into a preallocated, already touched out=: the copy "
+                      "alone, without the page faults of a fresh output"),
+    ("numpy", "np.ascontiguousarray(view).reshape(n, -1) of the permuted view"),
+    ("torch", "torch.flatten(torch.from_numpy(a)[.movedim(1, -1)], 1).contiguous()"),
+    ("memcpy", "libc memcpy of the same bytes between touched buffers, split among the "
+               "threads: the physical limit"),
+    ("x1, x2, threads", "the number of threads the row used"),
+    ("time", "seconds per call, the best of {repeat} repetitions (the JSON keeps every "
+             "one); tiny calls are looped to last {min_ms} ms"),
+    ("GB/s", "bytes read + written (2 x the output) per second"),
+    ("of memcpy", "GB/s over that of the fastest memcpy of the same bytes with at most as "
+                  "many threads; far above 100%: the result is a view, nothing is copied"),
+    ("vs numpy", "numpy's time over the row's: above 1.00x is faster than numpy"),
+    ("peak alloc", "the peak memory tracemalloc sees in one call, as a multiple of the "
+                   "output's size: 1.00x out = the output alone, 0.00x out = nothing "
+                   "(a view, or out=), - = not visible to tracemalloc (torch, memcpy)"),
+)
 
 
 @dataclass(frozen=True)
@@ -21,10 +43,11 @@ class Report:
 
     date: str
     command: str
-    machine: dict
+    machine: dict[str, Any]
     settings: Settings
     cases: Sequence[CaseInfo]
     records: Sequence[Record]
+    notes: Sequence[str] = ()  # what was left out of the run, and why
 
     # -- derived figures -------------------------------------------------------
 
@@ -46,20 +69,21 @@ class Report:
         """One sentence: pyflat against memcpy, numpy and torch over the cases
         that copy (a zero-copy case measures a view, not a copy)."""
         top = self.top_threads()
-        copying = [c for c in self.cases if not c.zero_copy]
-        ours = [self.row(c.name, "pyflat", top) for c in copying]
+        pairs = [(c, self.row(c.name, "pyflat", top)) for c in self.cases if not c.zero_copy]
+        copying = [c for c, r in pairs if r is not None]
+        ours = [r for c, r in pairs if r is not None]
         if not ours:
             return "No case copies: nothing to compare."
-        fractions = [r.fraction_of_memcpy for r in ours]
-        vs_numpy = [r.speedup_vs_numpy for r in ours]
+        fractions = [r.fraction_of_memcpy or 0.0 for r in ours]
+        vs_numpy = [r.speedup_vs_numpy or 0.0 for r in ours]
         cases = f"{len(ours)} cases that copy" if len(ours) > 1 else "1 case that copies"
         text = (f"Over the {cases}, pyflat with {top} thread"
                 f"{'s' if top > 1 else ''} reaches a median {statistics.median(fractions):.0%} "
                 f"of memcpy ({min(fractions):.0%} to {max(fractions):.0%}) and runs at "
                 f"{_geomean(vs_numpy):.2f}x numpy's speed (geometric mean; "
                 f"{min(vs_numpy):.2f}x to {max(vs_numpy):.2f}x)")
-        vs_torch = [self.row(r.case, "torch").seconds / r.seconds
-                    for r in ours if self.row(r.case, "torch")]
+        torch_rows = [(self.row(r.case, "torch"), r) for r in ours]
+        vs_torch = [torch.seconds / r.seconds for torch, r in torch_rows if torch is not None]
         if vs_torch:
             text += (f" and at {_geomean(vs_torch):.2f}x the speed of torch at its best "
                      f"thread count ({min(vs_torch):.2f}x to {max(vs_torch):.2f}x)")
@@ -78,9 +102,37 @@ class Report:
             "command": self.command,
             "machine": self.machine,
             "settings": asdict(self.settings),
+            "notes": list(self.notes),
+            "definitions": dict(self.definitions()),
             "cases": [asdict(c) for c in self.cases],
             "results": [r.as_dict() for r in self.records],
         }, indent=1) + "\n"
+
+    # -- what the labels mean, and what is missing -----------------------------
+
+    def definitions(self) -> list[tuple[str, str]]:
+        settings = {"repeat": self.settings.repeat,
+                    "min_ms": f"{self.settings.min_seconds * 1e3:g}"}
+        return [(term, text.format(**settings)) for term, text in DEFINITIONS]
+
+    def missing(self) -> list[str]:
+        """The run's notes, and every case an implementation could not take."""
+        lines = list(self.notes)
+        for c in self.cases:
+            reasons: dict[str, list[str]] = {}
+            for label, why in c.skipped:
+                reasons.setdefault(why, []).append(label)
+            lines += [f"{', '.join(labels)}: no row for {c.name}: {why or 'cannot take it'}"
+                      for why, labels in reasons.items()]
+        return lines
+
+    def legend(self) -> str:
+        """The text printed under the table."""
+        width = max(len(term) for term, _ in DEFINITIONS)
+        lines = [textwrap.fill(text, 100, initial_indent=f"  {term:<{width}}  ",
+                               subsequent_indent=" " * (width + 4))
+                 for term, text in self.definitions()]
+        return "\n".join(["What the columns and labels mean:", *lines])
 
     # -- tables ----------------------------------------------------------------
 
@@ -88,7 +140,8 @@ class Report:
         """Every record: the table printed at the end of a run."""
         headers = ["case", "impl", "threads", "time", "GB/s", "of memcpy", "vs numpy",
                    "peak alloc"]
-        rows, previous = [], None
+        rows: list[list[str]] = []
+        previous = None
         output = {c.name: c.output_bytes for c in self.cases}
         for r in self.records:
             rows.append([r.case if r.case != previous else "", r.impl, str(r.threads),
@@ -106,7 +159,7 @@ class Report:
         headers = (["case", "input", "MB out", "memcpy GB/s"]
                    + [f"{impl} x{threads}" for impl, threads in series]
                    + [f"pyflat x{top} vs numpy", f"pyflat x{top} vs torch"])
-        rows = []
+        rows: list[list[str]] = []
         for c in self.cases:
             memcpy, ours, torch = (self.row(c.name, "memcpy"), self.row(c.name, "pyflat", top),
                                    self.row(c.name, "torch"))
@@ -121,7 +174,10 @@ class Report:
         return headers, rows
 
     def table(self) -> str:
-        return _text_table(*self.detail_rows())
+        """Every measurement, then what is missing and why."""
+        lines = [_text_table(*self.detail_rows())]
+        lines += [f"Not measured: {line}" for line in self.missing()]
+        return "\n".join(lines)
 
     def markdown(self, plot_path: Optional[str] = None, markdown_path: Optional[str] = None
                  ) -> str:
@@ -134,7 +190,7 @@ class Report:
             f"({m['available_cpus']} available to the process), {m['platform']}; "
             f"1-minute load average at the start: {m['load_average']}.  ",
             f"Python {m['python']}, numpy {m['numpy']}, "
-            f"torch {m['torch'] or 'not installed'}"
+            f"torch {m['torch'] or 'not used'}"
             + (f" ({m['torch_threads']} threads by default)" if m['torch'] else "")
             + f", pyflat {m['pyflat']} (SIMD: {m['pyflat_simd']}).  ",
             f"Sizes: {'scaled down (--quick)' if self.settings.quick else 'full'}.", "",
@@ -144,36 +200,18 @@ class Report:
         ]
         if plot_path:
             target = os.path.relpath(plot_path, os.path.dirname(markdown_path or "") or ".")
-            lines += [f"![fraction of memcpy per case and implementation]({target})", ""]
+            lines += [f"![speedup over numpy and torch, and fraction of memcpy, per case]({target})",
+                      ""]
         lines += ["## Fraction of memcpy, per case", "",
                   _markdown_table(*self.summary_rows()), "",
                   "## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
-                  "## Definitions", "",
-                  "- **GB/s**: bytes read + written (2 x the output's size) per second.",
-                  "- **of memcpy**: GB/s over that of the fastest memcpy of the same bytes "
-                  "using at most as many threads, in the same run (far above 100%: the "
-                  "result is a view, nothing is copied).",
-                  "- **vs numpy**: numpy's time over the row's; **vs torch** (summary): "
-                  "torch's time at its faster thread count over pyflat's.",
-                  f"- **time**: seconds per call, the best of {self.settings.repeat} "
-                  "repetitions after a warm-up, taken in rounds of one repetition of every "
-                  "implementation; tiny calls are looped so that a repetition lasts "
-                  f"{self.settings.min_seconds * 1e3:g} ms.",
-                  "- **pyflat**: `pyflat.batch_flatten(a, data_format=..., num_threads=T)`, "
-                  "allocating its output; **pyflat-kernel**: the same into a preallocated, "
-                  "touched `out=`.",
-                  "- **numpy**: `np.ascontiguousarray(view).reshape(n, -1)` of the permuted "
-                  "view; **torch**: `torch.flatten(torch.from_numpy(a)[.movedim(1, -1)], 1)"
-                  ".contiguous()` with `torch.set_num_threads(T)` (torch cannot take "
-                  "negative strides: no row there).",
-                  "- **memcpy**: libc `memcpy` of the same bytes between two preallocated, "
-                  "touched buffers, split among T Python threads (ctypes releases the GIL).",
-                  "- **peak alloc**: the peak memory `tracemalloc` sees during one call, as "
-                  "a multiple of the output's size (torch's allocations are invisible "
-                  "to it).",
-                  "- The machine may be shared and has few cores: compare rows of the same "
+                  "## Definitions", ""]
+        lines += [f"- **{term}**: {text}." for term, text in self.definitions()]
+        lines += ["- The machine may be shared and has few cores: compare rows of the same "
                   "case (measured moments apart), not absolute times.", ""]
+        if self.missing():
+            lines += ["## Not measured", "", *[f"- {line}" for line in self.missing()], ""]
         return "\n".join(lines)
 
 
@@ -205,14 +243,14 @@ def _peak(peak: Optional[int], output_bytes: int) -> str:
     return f"{peak / output_bytes:.2f}x out"
 
 
-def _shape(shape: tuple) -> str:
+def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _text_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
     # Text columns (the first two) flush left, figures flush right.
-    def line(cells):
+    def line(cells: list[str]) -> str:
         return "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                          for i, (cell, w) in enumerate(zip(cells, widths))).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -223,17 +261,3 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
              "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def write_atomic(path: str, data: bytes | str) -> None:
-    """Write ``path`` whole or not at all (a temporary file, then a rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".pyflat-bench-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise

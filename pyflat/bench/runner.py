@@ -3,7 +3,7 @@
 For each case the input is built once, every implementation's result is
 checked against numpy's (byte for byte) before it is timed, and the timing is
 the best of several repetitions after a warm-up, taken in rounds of one
-repetition of every implementation.  The derived figures of a
+repetition of every implementation; every repetition is kept, for the spread.  The derived figures of a
 case (fraction of memcpy, speedup over numpy) come from rows measured
 moments apart, so the noise of a shared machine mostly cancels.
 """
@@ -15,8 +15,9 @@ import gc
 import math
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Sequence
+import statistics
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -45,25 +46,28 @@ class Settings:
 @dataclass(frozen=True)
 class CaseInfo:
     """A measured case's input, as built: ``zero_copy`` when pyflat returns a
-    view of it instead of copying."""
+    view of it instead of copying; ``skipped``: (label, why) of each
+    implementation that cannot take it."""
 
     name: str
     description: str
     dtype: str
-    input_shape: tuple
+    input_shape: tuple[int, ...]
     data_format: str
     output_bytes: int
     zero_copy: bool
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
 class Record:
     """One (case, implementation, threads) measurement.
 
-    ``bytes`` is what the copy moves: the output read once and written once
-    (2 x output bytes), so ``gbps`` is comparable with memcpy's.
-    ``peak_bytes`` is the peak traced allocation of one call (None where
-    ``tracemalloc`` cannot see it).
+    ``seconds`` is the best of the ``repeats`` (seconds per call of every
+    timed repetition, in the order run).  ``bytes`` is what the copy moves:
+    the output read once and written once (2 x output bytes), so ``gbps`` is
+    comparable with memcpy's.  ``peak_bytes`` is the peak traced allocation
+    of one call (None where ``tracemalloc`` cannot see it).
     """
 
     case: str
@@ -74,13 +78,19 @@ class Record:
     peak_bytes: Optional[int] = None
     fraction_of_memcpy: Optional[float] = None
     speedup_vs_numpy: Optional[float] = None
+    repeats: list[float] = field(default_factory=list)
 
     @property
     def gbps(self) -> float:
         return self.bytes / self.seconds / 1e9
 
-    def as_dict(self) -> dict:
-        return {**asdict(self), "gbps": self.gbps}
+    def spread(self) -> dict[str, float]:
+        """Seconds per call: the fastest, median and slowest repetition."""
+        times = self.repeats or [self.seconds]
+        return {"min": min(times), "median": statistics.median(times), "max": max(times)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "gbps": self.gbps, "seconds_spread": self.spread()}
 
 
 def calls_per_repetition(work: Work, min_seconds: float) -> int:
@@ -100,7 +110,7 @@ def seconds_per_call(work: Work, calls: int) -> float:
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def _gc_paused() -> Iterator[None]:
     """As timeit does: a garbage collection is not the call's cost."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -122,7 +132,7 @@ def peak_bytes(work: Work) -> int:
         tracemalloc.stop()
 
 
-def _same_bytes(result: np.ndarray, reference: np.ndarray) -> bool:
+def _same_bytes(result: Any, reference: np.ndarray) -> bool:
     result = np.asarray(result)
     return (result.shape == reference.shape and result.dtype == reference.dtype
             and result.flags.c_contiguous
@@ -142,7 +152,8 @@ def _measure_case(case: Case, impls: Sequence[Impl], settings: Settings,
     for impl in impls:
         progress(f"{case.name}: {impl.label}")
         work = impl.work(a, case.data_format)
-        if work is None:
+        if work is None:  # it cannot take this input
+            info = replace(info, skipped=(*info.skipped, (impl.label, impl.cannot)))
             continue
         with impl.setting(impl.threads):
             result = work()
@@ -153,17 +164,17 @@ def _measure_case(case: Case, impls: Sequence[Impl], settings: Settings,
 
     # Rounds of one repetition of every implementation: a burst of load from
     # elsewhere on the machine slows one round of all, not all of one.
-    best = [math.inf] * len(timed)
+    repeats: list[list[float]] = [[] for _ in timed]
     for round_ in range(settings.repeat):
         progress(f"{case.name}: round {round_ + 1} of {settings.repeat}")
         with _gc_paused():
             for k, (impl, work, calls) in enumerate(timed):
                 with impl.setting(impl.threads):
-                    best[k] = min(best[k], seconds_per_call(work, calls))
+                    repeats[k].append(seconds_per_call(work, calls))
 
-    records = [Record(case.name, impl.name, impl.threads, seconds, 2 * info.output_bytes,
-                      peak_bytes(work) if impl.traced else None)
-               for (impl, work, _), seconds in zip(timed, best)]
+    records = [Record(case.name, impl.name, impl.threads, min(times), 2 * info.output_bytes,
+                      peak_bytes(work) if impl.traced else None, repeats=times)
+               for (impl, work, _), times in zip(timed, repeats)]
     _derive(records)
     return info, records
 
@@ -202,7 +213,8 @@ def run(cases: Sequence[Case], impls: Sequence[Impl], settings: Settings = Setti
     :class:`WrongResult` when an implementation's output differs from numpy's.
     """
     progress = progress or (lambda label: None)
-    infos, records = [], []
+    infos: list[CaseInfo] = []
+    records: list[Record] = []
     for case in cases:
         info, case_records = _measure_case(case, impls, settings, progress)
         infos.append(info)
