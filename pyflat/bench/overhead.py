@@ -8,6 +8,7 @@ machine are noise.  Run it with::
 
     python -m pyflat.bench.overhead            # the table, ~20 s
     python -m pyflat.bench.overhead --sweep    # plus every layout up to 64 KB
+    python -m pyflat.bench.overhead --import-time
 
 Every row first checks that both give the same bytes.
 """
@@ -203,6 +204,27 @@ def format_rows(rows: Sequence[Row], markdown: bool = True) -> str:
     return "\n".join(fmt.format(*line) for line in [head, *lines])
 
 
+def import_times(modules: Sequence[str] = ("numpy", "pyflat"), repeat: int = 15
+                 ) -> Dict[str, float]:
+    """Best cumulative ``python -X importtime -c "import M"`` of each module,
+    in microseconds, fresh interpreters taking turns."""
+    import os
+    import subprocess
+    best = {m: float("inf") for m in modules}
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    for _ in range(repeat):
+        for m in modules:
+            err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {m}"],
+                                 capture_output=True, text=True, env=env, check=True).stderr
+            for line in err.splitlines():
+                parts = line.split("|")
+                if len(parts) == 3 and parts[2].strip() == m:
+                    best[m] = min(best[m], float(parts[1]))
+    return best
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pyflat.bench.overhead", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -210,7 +232,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--sweep", action="store_true",
                    help="also batch_flatten on 9 copying layouts at 256 B, 4 KB, 64 KB")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--import-time", action="store_true",
+                   help="only: import numpy against import pyflat (-X importtime, best of 15)")
     args = p.parse_args(argv)
+    if args.import_time:
+        times = import_times()
+        print(f"import numpy: {times['numpy'] / 1000:.1f} ms; import pyflat (numpy included): "
+              f"{times['pyflat'] / 1000:.1f} ms, {times['pyflat'] / times['numpy']:.2f}x numpy's "
+              f"(best of 15 fresh interpreters each, taking turns)")
+        return 0
     rows = measure(table_cases(), args.repeat)
     print(format_rows(rows, args.markdown))
     if args.sweep:
