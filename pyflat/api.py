@@ -321,8 +321,8 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
                     pass  # 0-d, or an empty batch: the general path says what to do
             elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and
                   or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # _small_copy,
-                if kernel_takes_small(a):  # inlined: a Python call costs 60 ns; a is not empty
-                    return _kernel_copy(a, len(a), num_threads)
+                if nbytes >= KERNEL_MIN_BYTES and kernel_takes_small(a):  # inlined: a
+                    return _kernel_copy(a, len(a), num_threads)  # Python call costs 60 ns
                 if a.ndim == 2:
                     return a.copy()
                 flat = a.reshape(len(a), -1)  # numpy's copy, or a view
@@ -336,7 +336,7 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
                     pass  # an empty batch
             elif ((nbytes := view.nbytes) < SMALL_COPY_BYTES  # as above
                   or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):
-                if kernel_takes_small(view):
+                if nbytes >= KERNEL_MIN_BYTES and kernel_takes_small(view):
                     return _kernel_copy(view, len(a), num_threads)
                 flat = view.reshape(len(a), -1)  # numpy's copy, or a view
                 return flat if flat.flags.c_contiguous else flat.copy()
@@ -495,7 +495,9 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
                 return a  # numpy returns the input itself too
         elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and _small_copy,
               or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # inlined
-            return _kernel_copy(a, None, None) if kernel_takes_small(a) else a.copy()
+            if nbytes < KERNEL_MIN_BYTES or not kernel_takes_small(a):
+                return a.copy()
+            return _kernel_copy(a, None, None)
     arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:
         arr = arr.reshape(1)
