@@ -78,3 +78,14 @@ def test_dataloader_with_two_workers_when_torch_is_installed():
         pytest.skip("torch is not installed (the benchmark skips this part too)")
     result = pipeline.measure_loader(torch, samples=256, batch=64, num_workers=2, epochs=1)
     assert set(result.items_per_s) == {"pyflat", "numpy"} and result.ratio() > 0
+
+
+def test_plot_when_matplotlib_is_installed(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(pipeline, "import_torch", lambda: None)
+    monkeypatch.setattr(pipeline, "QUICK_BATCHES", (1, 4))
+    png, md = tmp_path / "p.png", tmp_path / "R.md"
+    assert pipeline.main(["--quick", "--repeat", "1", "--plot", str(png),
+                          "--markdown", str(md)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "](p.png)" in md.read_text()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import math
 import os
@@ -229,6 +230,8 @@ class PipelineReport:
     batches: List[Throughput]
     loader: Optional[LoaderResult]
     torch_note: str = ""
+    plot: Optional[str] = None       # the PNG written, if any
+    plot_link: str = ""              # its path relative to the Markdown file
 
     def to_json(self) -> str:
         return json.dumps({
@@ -304,8 +307,49 @@ class PipelineReport:
             self.batches_table(),
             "",
             self.loader_text(),
+            *([] if self.plot is None else ["", f"![pyflat's speedups in data pipelines]"
+                                                f"({self.plot_link})"]),
             SECTION_END,
         ]) + "\n"
+
+
+def render_png(report: PipelineReport) -> bytes:
+    """A small PNG: pyflat's items per second over numpy's and torch's per
+    workload, and in the DataLoader (log scale, bars from 1x)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [t.description.replace(" channels_first", " cf") for t in report.batches]
+    ratios = {base: [t.ratio("pyflat", base) for t in report.batches]
+              for base in ("numpy", "torch")}
+    if report.loader is not None:
+        labels.append(f"DataLoader, {report.loader.num_workers} workers, batch "
+                      f"{report.loader.batch} (vs numpy)")
+        ratios["numpy"].append(report.loader.ratio())
+        ratios["torch"].append(None)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.4), dpi=100)
+    height = 0.38
+    for k, (base, color) in enumerate((("numpy", "#2ca02c"), ("torch", "#9467bd"))):
+        ys = [i + (k - 0.5) * height for i in range(len(labels))]
+        values = [r if r is not None else float("nan") for r in ratios[base]]
+        if all(math.isnan(v) for v in values):
+            continue
+        ax.barh(ys, [v - 1 for v in values], height, left=1, color=color,
+                label=f"pyflat vs {base}")
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(labels)), labels, fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xlabel("pyflat's items per second over the other's (log; right of 1: pyflat faster)",
+                  fontsize=10)
+    ax.legend(fontsize=10, loc="lower right")
+    ax.set_title("Data pipelines: small inputs, repeated calls", fontsize=11)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _rate(v: Optional[float]) -> str:
@@ -338,12 +382,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     p.add_argument("--markdown", metavar="PATH",
                    help="write (or replace) the pipeline section of this Markdown file")
+    p.add_argument("--plot", metavar="PATH",
+                   help="write a PNG of pyflat's speedups (needs matplotlib)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.plot:
+        from .plot import require_matplotlib
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            p.error(str(exc))
     repeat = args.repeat or (5 if args.quick else 20)
     torch = None if args.no_torch else import_torch()
     torch_note = ("left out (--no-torch)" if args.no_torch
@@ -368,7 +421,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(report.text())
     if args.json:
         _write(args.json, report.to_json())
+    if args.plot:
+        _write(args.plot, render_png(report))
+        report.plot = args.plot
     if args.markdown:
+        if args.plot:
+            report.plot_link = os.path.relpath(os.path.abspath(args.plot),
+                                               os.path.dirname(os.path.abspath(args.markdown)))
         existing = ""
         if os.path.exists(args.markdown):
             with open(args.markdown, encoding="utf-8") as f:
@@ -377,7 +436,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def _write(path: str, text: str) -> None:
+def _write(path: str, text: "str | bytes") -> None:
     from .output import write_atomic
     write_atomic(path, text)
     print(f"wrote {path}")
