@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from . import _kernel
+from ._pyflat import lib as _lib
 from .threads import MAX_THREADS, resolve_num_threads
 
 __all__ = ["batch_flatten", "flatten", "ascontiguousarray"]
@@ -100,12 +101,19 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
 # and writes are atomic, and a lost or repeated decision changes no result.
 _KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
 _KERNEL_TAKES_MAX = 1024
-_TRANSPOSE = _kernel.lib.PF_KERNEL_TRANSPOSE  # type: ignore[attr-defined]
+# Plans whose loops numpy runs as fast (contiguous runs, constant steps,
+# reversed runs where the kernel has them); the others (transposes, and
+# small blocks through an offset table where the kernel has them) are what
+# numpy loops over row by row.
+_NUMPY_AS_FAST = frozenset(
+    getattr(_lib, name) for name in ("PF_KERNEL_NONE", "PF_KERNEL_MEMCPY",
+                                     "PF_KERNEL_GATHER", "PF_KERNEL_REVERSE")
+    if hasattr(_lib, name))
 
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
     plan = _kernel.make_plan(view, 1)
-    if plan.kernel != _TRANSPOSE:
+    if plan.kernel in _NUMPY_AS_FAST:
         return False  # numpy runs the same loops, at a lower call cost
     if view.nbytes >= SMALL_COPY_BYTES:
         return True
