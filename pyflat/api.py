@@ -101,19 +101,26 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
 # and writes are atomic, and a lost or repeated decision changes no result.
 _KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
 _KERNEL_TAKES_MAX = 1024
-# Plans whose loops numpy runs as fast (contiguous runs, constant steps,
-# reversed runs where the kernel has them); the others (transposes, and
-# small blocks through an offset table where the kernel has them) are what
-# numpy loops over row by row.
-_NUMPY_AS_FAST = frozenset(
-    getattr(_lib, name) for name in ("PF_KERNEL_NONE", "PF_KERNEL_MEMCPY",
-                                     "PF_KERNEL_GATHER", "PF_KERNEL_REVERSE")
-    if hasattr(_lib, name))
+# Plans numpy runs with the same loops, so as fast at a lower call cost.  The
+# first-generation kernel: contiguous runs and constant-step gathers.  The
+# second (it has PF_KERNEL_BLOCK, vector gathers and reversed runs, and a
+# cost model, numpy_faster): contiguous runs of NUMPY_RUN_BYTES or more, and
+# what its cost model gives to numpy.  Everything else is what numpy loops
+# over row by row, where the kernel pays for its call once the copy is big
+# enough (the cost model below).
+_SECOND_GENERATION = hasattr(_lib, "PF_KERNEL_BLOCK")
+NUMPY_RUN_BYTES = 256 if _SECOND_GENERATION else 0
+_NUMPY_LOOPS = frozenset((_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY) if _SECOND_GENERATION
+                         else (_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY, _lib.PF_KERNEL_GATHER))
 
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
     plan = _kernel.make_plan(view, 1)
-    if plan.kernel in _NUMPY_AS_FAST:
+    if getattr(plan, "numpy_faster", False):
+        return False  # the kernel's own cost model says so
+    if plan.kernel in _NUMPY_LOOPS and not (
+            _SECOND_GENERATION and plan.kernel == _lib.PF_KERNEL_MEMCPY and plan.ndim
+            and plan.shape[plan.ndim - 1] * view.itemsize < NUMPY_RUN_BYTES):
         return False  # numpy runs the same loops, at a lower call cost
     if view.nbytes >= SMALL_COPY_BYTES:
         return True
@@ -134,8 +141,11 @@ def kernel_takes_small(view: np.ndarray) -> bool:
     """For a view that is not C-contiguous and :func:`numpy_or_kernel`:
     whether the kernel copies it rather than numpy: transposes that numpy
     would loop over slowly.  Decided once per layout."""
-    if view.nbytes < KERNEL_MIN_BYTES or (strides := view.strides)[-1] == view.itemsize:
-        return False  # tiny, or rows contiguous in the source: numpy's memcpy loops
+    if view.nbytes < KERNEL_MIN_BYTES:
+        return False  # tiny: numpy, without asking
+    if (strides := view.strides)[-1] == (itemsize := view.itemsize) and (
+            view.shape[-1] * itemsize >= NUMPY_RUN_BYTES):
+        return False  # runs contiguous in the source: numpy's memcpy loops
     key = (view.shape, strides, view.dtype)
     takes = _KERNEL_TAKES.get(key)
     if takes is None:
