@@ -187,3 +187,30 @@ def test_read_only_inputs_give_read_only_views_and_writable_copies():
     assert not pyflat.batch_flatten(x).flags.writeable  # a view, as numpy's reshape
     copied = pyflat.batch_flatten(x, data_format="channels_first")
     assert copied.flags.writeable
+
+
+def test_decision_cache_under_threads(monkeypatch):
+    """Threads flattening many layouts while the bounded cache keeps being
+    cleared: every result still equals numpy's."""
+    import threading
+    monkeypatch.setattr(api, "_KERNEL_TAKES_MAX", 3)
+    inputs = [(rng.integers(0, 256, (b, 3, 8, 8), dtype=np.uint8), "channels_first")
+              for b in range(8, 40, 4)]
+    inputs += [(np.asfortranarray(rng.random((b * 64, 16))), "channels_last") for b in range(1, 6)]
+    wants = [numpy_batch_flatten(a, f).tobytes() for a, f in inputs]
+    failures = []
+
+    def work(seed: int) -> None:
+        order = np.random.default_rng(seed).permutation(len(inputs))
+        for _ in range(20):
+            for i in order:
+                a, f = inputs[i]
+                if pyflat.batch_flatten(a, data_format=f).tobytes() != wants[i]:
+                    failures.append(i)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [] and len(api._KERNEL_TAKES) <= 3
