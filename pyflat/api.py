@@ -97,8 +97,9 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
 
 # Small copies: whether the kernel or numpy copies a layout, decided once per
 # layout (shape, strides, dtype) and remembered, so that a pipeline
-# repeating one layout plans once.  Bounded (cleared when full); dict reads
-# and writes are atomic, and a lost or repeated decision changes no result.
+# repeating one layout plans once.  Bounded (cleared when full, give or take
+# one decision per concurrent caller); dict reads and writes are atomic, and
+# a lost or repeated decision changes no result.
 _KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
 _KERNEL_TAKES_MAX = 1024
 # Plans numpy runs with the same loops, so as fast at a lower call cost.  The
