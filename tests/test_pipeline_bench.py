@@ -89,3 +89,13 @@ def test_plot_when_matplotlib_is_installed(tmp_path, monkeypatch):
                           "--markdown", str(md)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "](p.png)" in md.read_text()
+
+
+def test_the_main_report_keeps_the_pipeline_section(tmp_path):
+    md = tmp_path / "R.md"
+    section = f"{pipeline.SECTION_START}\n## pipes\n{pipeline.SECTION_END}\n"
+    md.write_text("# old report\n\n" + section)
+    kept = pipeline.keep_section(str(md), "# new report\n")
+    assert kept.startswith("# new report\n") and kept.count(pipeline.SECTION_START) == 1
+    assert "## pipes" in kept and "old report" not in kept
+    assert pipeline.keep_section(str(tmp_path / "none.md"), "# new\n") == "# new\n"

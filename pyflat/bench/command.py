@@ -207,7 +207,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .plot import render_png
         outputs[plot_path] = render_png(report)
     if args.markdown:
-        outputs[args.markdown] = report.markdown(plot_path, args.markdown)
+        from .pipeline import keep_section  # the --pipeline section survives a rewrite
+        outputs[args.markdown] = keep_section(args.markdown,
+                                              report.markdown(plot_path, args.markdown))
     for path, data in outputs.items():
         write_atomic(path, data)
         print(f"wrote {os.path.abspath(path)}")

@@ -370,6 +370,21 @@ def merge_section(existing: str, section: str) -> str:
     return existing.rstrip("\n") + ("\n\n" if existing.strip() else "") + section
 
 
+def keep_section(path: str, text: str) -> str:
+    """``text`` (a new report for ``path``) with the pipeline section that
+    ``path`` holds now, if any, appended: ``pyflat bench --markdown`` rewrites
+    the file, not the section this command wrote."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            existing = f.read()
+    except OSError:
+        return text
+    start, end = existing.find(SECTION_START), existing.find(SECTION_END)
+    if start < 0 or end < start or SECTION_START in text:
+        return text
+    return merge_section(text, existing[start:end + len(SECTION_END)] + "\n")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyflat bench --pipeline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
