@@ -37,13 +37,20 @@ def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0,
     of ``view``, which no other thread can reshape meanwhile.
     """
     private = view.view()
-    status = lib.pf_copy_ndarray(id(private), ffi.from_buffer(out),
-                                 view.dtype.itemsize, num_threads,
-                                 decline_simple_below)
-    if status == lib.PF_DECLINED:
+    status = _copy_ndarray(id(private), _from_buffer(out), view.itemsize, num_threads,
+                           decline_simple_below)
+    if status == _OK:  # the common case first: every name here is prebound
+        return True
+    if status == _DECLINED:
         return False
     check(status)
     return True
+
+
+# Prebound for copy_into, whose cost matters for small copies: cffi's lib
+# attributes are looked up on each access otherwise.
+_copy_ndarray, _from_buffer = lib.pf_copy_ndarray, ffi.from_buffer
+_OK, _DECLINED = lib.PF_OK, lib.PF_DECLINED
 
 
 def make_plan(view: np.ndarray, num_threads: int = 0) -> Any:

@@ -10,17 +10,23 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from typing import Any, Callable, Literal, Optional, TypeVar, cast, overload
+from functools import partial
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from . import _kernel
+from ._pyflat import lib as _lib
 from .threads import MAX_THREADS, resolve_num_threads
 
 __all__ = ["batch_flatten", "flatten", "ascontiguousarray"]
 
 DATA_FORMATS = ("channels_last", "channels_first")
+CHANNELS_LAST, CHANNELS_FIRST = DATA_FORMATS
+_ndarray = np.ndarray
+# np.moveaxis(a, 1, -1)'s axes, per ndim (index: ndim).
+_CHANNELS_LAST_AXES = [(0, *range(2, n), 1) if n > 2 else tuple(range(n)) for n in range(65)]
 DataFormat = Literal["channels_last", "channels_first"]
 _T = TypeVar("_T", bound=np.generic)  # results keep the input's scalar type
 
@@ -28,10 +34,26 @@ _T = TypeVar("_T", bound=np.generic)  # results keep the input's scalar type
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
 # at 64 KiB; row copies and strided gathers, which numpy runs with the same
 # loops, 0.7x at 64 KiB and 0.9-1.0x at 1 MiB on one thread.  So below
-# SMALL_COPY_BYTES numpy copies everything, and below SIMPLE_COPY_BYTES
-# everything but transposes unless the copy is split among threads.
+# SMALL_COPY_BYTES numpy copies everything but some transposes (see
+# kernel_takes_small), and below SIMPLE_COPY_BYTES everything but transposes
+# unless the copy is split among threads.
 SMALL_COPY_BYTES = 48 * 1024
 SIMPLE_COPY_BYTES = 1024 * 1024
+# The kernel's plans below this many bytes run on one thread (its
+# PF_MIN_BYTES_PER_THREAD), so that whether it would decline a copy (not a
+# transpose, under SIMPLE_COPY_BYTES) is known from the layout alone.
+ONE_THREAD_BYTES = 256 * 1024
+
+# Small transposes: numpy's copy loops over the innermost rows, at about
+# NUMPY_CALL_NS + NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * items; the
+# kernel's path costs about KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * bytes.
+# Fitted on this project's 2-core Xeon over channels_first, NHWC-view,
+# Fortran-order and tabular-column layouts of 1 to 64 KiB (numpy 2.4): a
+# 6 KB channels_first uint8 batch, 2048 rows of 3 bytes, is 8 us in numpy
+# and 2 us in the kernel.  Below KERNEL_MIN_BYTES numpy copies without asking.
+KERNEL_MIN_BYTES = 1024
+NUMPY_CALL_NS, NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM = 150.0, 3.7, 0.17
+KERNEL_CALL_NS, KERNEL_NS_PER_BYTE = 1300.0, 0.12
 
 
 def check_data_format(data_format: Any) -> DataFormat:
@@ -69,8 +91,92 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
     """The view whose C order is the flattened order: Keras moves the channels
     axis (1) to the end for channels_first input."""
     if data_format == "channels_first" and a.ndim > 2:
-        return a.transpose((0, *range(2, a.ndim), 1))  # np.moveaxis(a, 1, -1), cheaper
+        return a.transpose(_CHANNELS_LAST_AXES[a.ndim])  # np.moveaxis(a, 1, -1), cheaper
     return a
+
+
+# Small copies: whether the kernel or numpy copies a layout, decided once per
+# layout (shape, strides, dtype) and remembered, so that a pipeline
+# repeating one layout plans once.  Bounded (cleared when full, give or take
+# one decision per concurrent caller); dict reads and writes are atomic, and
+# a lost or repeated decision changes no result.
+_KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
+_KERNEL_TAKES_MAX = 1024
+# Plans numpy runs with the same loops, so as fast at a lower call cost.  The
+# first-generation kernel: contiguous runs and constant-step gathers.  The
+# second (it has PF_KERNEL_BLOCK, vector gathers and reversed runs, and a
+# cost model, numpy_faster): contiguous runs of NUMPY_RUN_BYTES or more, and
+# what its cost model gives to numpy.  Everything else is what numpy loops
+# over row by row, where the kernel pays for its call once the copy is big
+# enough (the cost model below).
+_SECOND_GENERATION = hasattr(_lib, "PF_KERNEL_BLOCK")
+NUMPY_RUN_BYTES = 256 if _SECOND_GENERATION else 0
+_NUMPY_LOOPS = frozenset((_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY) if _SECOND_GENERATION
+                         else (_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY, _lib.PF_KERNEL_GATHER))
+
+
+def _kernel_is_cheaper(view: np.ndarray) -> bool:
+    plan = _kernel.make_plan(view, 1)
+    if getattr(plan, "numpy_faster", False):
+        return False  # the kernel's own cost model says so
+    if plan.kernel in _NUMPY_LOOPS and not (
+            _SECOND_GENERATION and plan.kernel == _lib.PF_KERNEL_MEMCPY and plan.ndim
+            and plan.shape[plan.ndim - 1] * view.itemsize < NUMPY_RUN_BYTES):
+        return False  # numpy runs the same loops, at a lower call cost
+    if view.nbytes >= SMALL_COPY_BYTES:
+        return True
+    items = view.size
+    numpy_ns = (NUMPY_CALL_NS + NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
+                + NUMPY_NS_PER_ITEM * items)
+    return bool(numpy_ns > KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * view.nbytes)
+
+
+def numpy_or_kernel(nbytes: int) -> bool:
+    """Whether a copy of ``nbytes`` (not C-contiguous) is small enough for
+    :func:`kernel_takes_small` to choose its copier (else the kernel plans
+    it, and declines what numpy does as fast)."""
+    return nbytes < SMALL_COPY_BYTES or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES
+
+
+def kernel_takes_small(view: np.ndarray) -> bool:
+    """For a view that is not C-contiguous and :func:`numpy_or_kernel`:
+    whether the kernel copies it rather than numpy: transposes that numpy
+    would loop over slowly.  Decided once per layout."""
+    if view.nbytes < KERNEL_MIN_BYTES:
+        return False  # tiny: numpy, without asking
+    if (strides := view.strides)[-1] == (itemsize := view.itemsize) and (
+            view.shape[-1] * itemsize >= NUMPY_RUN_BYTES):
+        return False  # runs contiguous in the source: numpy's memcpy loops
+    key = (view.shape, strides, view.dtype)
+    takes = _KERNEL_TAKES.get(key)
+    if takes is None:
+        takes = not view.dtype.hasobject and _kernel_is_cheaper(view)
+        if len(_KERNEL_TAKES) >= _KERNEL_TAKES_MAX:
+            _KERNEL_TAKES.clear()
+        _KERNEL_TAKES[key] = takes
+    return takes
+
+
+def _small_copy(view: np.ndarray, batch: Optional[int] = None,
+                num_threads: Optional[int] = None) -> np.ndarray:
+    """A new C-contiguous array holding ``view`` (under SMALL_COPY_BYTES, not
+    C-contiguous) in C order: of the view's shape, or ``(batch, -1)``.  (The
+    fast paths in batch_flatten and ascontiguousarray inline the numpy part:
+    each Python call level costs about 60 ns.)"""
+    if kernel_takes_small(view):
+        return _kernel_copy(view, batch, num_threads)
+    if batch is None:
+        return view.copy()
+    flat = view.reshape(batch, -1)  # numpy's copy, or a view where it can make one
+    return flat if flat.flags.c_contiguous else flat.copy()
+
+
+def _kernel_copy(view: np.ndarray, batch: Optional[int], num_threads: Optional[int]
+                 ) -> np.ndarray:
+    result = np.empty(view.shape if batch is None else (batch, view.size // batch), view.dtype)
+    if not _kernel.copy_into(view, result, num_threads or 0, 0):  # it does not decline
+        np.copyto(result.reshape(view.shape), view)
+    return result
 
 
 def batch_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -112,10 +218,14 @@ def _copy(view: np.ndarray, dst: np.ndarray, num_threads: int) -> None:
     """One copy of ``view`` (C order) into the contiguous ``dst``."""
     if dst.nbytes == 0:  # no elements, or elements of no bytes (dtype 'V0')
         return
-    if (view.dtype.hasobject or view.nbytes < SMALL_COPY_BYTES
-            or not _kernel.copy_into(view, dst, num_threads, SIMPLE_COPY_BYTES)):
+    if numpy_or_kernel(view.nbytes):
+        done = kernel_takes_small(view) and _kernel.copy_into(view, dst, num_threads, 0)
+    else:
+        done = (not view.dtype.hasobject
+                and _kernel.copy_into(view, dst, num_threads, SIMPLE_COPY_BYTES))
+    if not done:
         # Object pointers need reference counting, and numpy is cheaper for
-        # small copies: numpy copies those.
+        # small copies but transposes: numpy copies those.
         np.copyto(dst.reshape(view.shape), view)
 
 
@@ -136,9 +246,9 @@ def materialize(view: np.ndarray, shape: tuple[int, ...], out: Any, copy: Any,
     if out is None and copy is None and num_threads is None:  # the common call
         if view.flags.c_contiguous:
             return view.reshape(shape)
-        if view.nbytes < SMALL_COPY_BYTES:  # numpy is cheaper for small copies
+        if numpy_or_kernel(view.nbytes):  # numpy is cheaper for most small copies
             try:
-                return view.copy().reshape(shape)
+                return _small_copy(view).reshape(shape)
             except (ValueError, MemoryError):
                 pass  # nbytes overflowed: the checks below name the problem
     copy = _check_copy(copy)
@@ -215,31 +325,47 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
         then refused).  ``out`` itself when given (any ndarray subclass but a
         masked array).
     """
-    if (out is None and copy is None and type(a) is np.ndarray and type(data_format) is str
-            and (num_threads is None or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
-        # The common call, at close to numpy's own cost: a view, or for small
-        # inputs numpy's copy (see SMALL_COPY_BYTES).
-        shape = a.shape
-        if len(shape) > 1 and shape[0]:
-            if data_format == "channels_last":
-                view = a
-            elif data_format == "channels_first" and len(shape) > 2:
-                view = a.transpose((0, *range(2, len(shape)), 1))
-            else:
-                view = None
-            if view is not None:
-                if view.flags.c_contiguous:
-                    return view.reshape(shape[0], -1)
-                if view.nbytes < SMALL_COPY_BYTES:
-                    try:
-                        return view.copy().reshape(shape[0], -1)
-                    except (ValueError, MemoryError):
-                        pass  # nbytes overflowed: the checks below name the problem
+    if (type(a) is _ndarray and out is None and copy is None
+            and (num_threads is None
+                 or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
+        # The common call, checks ordered by how often they fire, at close to
+        # numpy's own cost: a view, or a small copy (see _small_copy).  Data
+        # formats compare by identity: the constants, and literals, which
+        # Python interns; any other string takes the general path below.
+        if data_format is CHANNELS_LAST:
+            if a.flags.c_contiguous:
+                try:
+                    return a.reshape(len(a), -1)
+                except (TypeError, ValueError):
+                    pass  # 0-d, or an empty batch: the general path says what to do
+            elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and
+                  or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # _small_copy,
+                if nbytes >= KERNEL_MIN_BYTES and kernel_takes_small(a):  # inlined: a
+                    return _kernel_copy(a, len(a), num_threads)  # Python call costs 60 ns
+                if a.ndim == 2:
+                    return a.copy()
+                flat = a.reshape(len(a), -1)  # numpy's copy, or a view
+                return flat if flat.flags.c_contiguous else flat.copy()
+        elif data_format is CHANNELS_FIRST and a.ndim > 2:
+            view = a.transpose(_CHANNELS_LAST_AXES[a.ndim])
+            if view.flags.c_contiguous:
+                try:
+                    return view.reshape(len(a), -1)
+                except ValueError:
+                    pass  # an empty batch
+            elif ((nbytes := view.nbytes) < SMALL_COPY_BYTES  # as above
+                  or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):
+                if nbytes >= KERNEL_MIN_BYTES and kernel_takes_small(view):
+                    return _kernel_copy(view, len(a), num_threads)
+                flat = view.reshape(len(a), -1)  # numpy's copy, or a view
+                return flat if flat.flags.c_contiguous else flat.copy()
     data_format = check_data_format(data_format)
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
-        return _masked(lambda x: batch_flatten(x, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
-                                               num_threads=num_threads), a, out)
+        # partial, not a lambda: a closure would make every call, the common
+        # ones too, build cells for the names it captures.
+        return _masked(partial(batch_flatten, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
+                               num_threads=num_threads), a, out)
     arr = as_array(a)
     if arr.ndim == 0:
         raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
@@ -273,6 +399,9 @@ def flatten_shape(shape: tuple[int, ...], start_dim: Any,
     return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
 
+_FIRST, _SECOND, _LAST = 0, 1, -1
+
+
 @overload
 def flatten(a: NDArray[_T], start_dim: int = ..., end_dim: int = ..., *,
             out: Optional[NDArray[_T]] = ..., copy: Optional[bool] = ...,
@@ -292,13 +421,31 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     ``copy`` and ``num_threads`` are as for :func:`batch_flatten`; a masked
     array gives a masked array, its mask flattened alike.
     """
-    if type(a) is np.ndarray:  # the common call: no conversion, no subclass
+    if (type(a) is _ndarray and end_dim is _LAST and out is None and copy is None
+            and num_threads is None and a.flags.c_contiguous):
+        # The common calls, flatten(x) and flatten(x, 1), of a C-contiguous
+        # ndarray (dims compare by identity: ints, not bools or numpy ints).
+        ndim = a.ndim
+        if start_dim is _FIRST:
+            if ndim > 1:
+                return a.reshape(-1)
+            if ndim:
+                return a  # nothing merged: the input itself, as in torch
+        elif start_dim is _SECOND:
+            if ndim > 2:
+                try:
+                    return a.reshape(len(a), -1)
+                except ValueError:
+                    pass  # an empty batch
+            elif ndim == 2:
+                return a
+    if type(a) is _ndarray:  # no conversion, no subclass
         arr = a
     else:
         masked = masked_array_type()
         if masked is not None and isinstance(a, masked):
-            return _masked(lambda x: flatten(x, start_dim, end_dim, copy=copy,  # type: ignore[no-any-return]
-                                             num_threads=num_threads), a, out)
+            return _masked(partial(flatten, start_dim=start_dim, end_dim=end_dim,  # type: ignore[no-any-return]
+                                   copy=copy, num_threads=num_threads), a, out)
         arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
     if (out is None and arr is a and shape == arr.shape and arr.flags.c_contiguous
@@ -361,9 +508,15 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
     ndarray: subclasses (``np.matrix``, ``np.memmap``, masked arrays, whose
     mask numpy drops too) give their data as an ndarray.
     """
-    if (dtype is None and num_threads is None and type(a) is np.ndarray
-            and a.ndim and a.flags.c_contiguous):
-        return a  # numpy returns the input itself too
+    if type(a) is _ndarray and dtype is None and num_threads is None:
+        if a.flags.c_contiguous:
+            if a.ndim:
+                return a  # numpy returns the input itself too
+        elif ((nbytes := a.nbytes) < SMALL_COPY_BYTES  # numpy_or_kernel and _small_copy,
+              or nbytes < SIMPLE_COPY_BYTES and nbytes < ONE_THREAD_BYTES):  # inlined
+            if nbytes < KERNEL_MIN_BYTES or not kernel_takes_small(a):
+                return a.copy()
+            return _kernel_copy(a, None, None)
     arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
     if arr.ndim == 0:
         arr = arr.reshape(1)

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import _kernel
 from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, DataFormat, as_array, batch_shape,
-                  channels_last_view, check_data_format, flatten_shape)
+                  channels_last_view, check_data_format, flatten_shape,
+                  kernel_takes_small, numpy_or_kernel)
 from .threads import resolve_num_threads
 
 
@@ -121,8 +122,13 @@ def explain(a: Any, *, data_format: DataFormat = "channels_last",
         return replace(plan, path="view", note="the input is C-contiguous in that order")
     if view.dtype.hasobject:
         reason = "object references must be counted"
-    elif view.nbytes < SMALL_COPY_BYTES:
-        reason = f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
+    elif numpy_or_kernel(view.nbytes):
+        if kernel_takes_small(view):
+            return plan  # a transpose that numpy would loop over slowly
+        reason = (f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
+                  if view.nbytes < SMALL_COPY_BYTES else
+                  f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
+                  f"as fast in numpy")
     elif (plan.num_threads == 1 and plan.kernel != "transpose"
           and view.nbytes < SIMPLE_COPY_BYTES):
         reason = (f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
