@@ -11,7 +11,8 @@ import math
 import operator
 import sys
 from functools import partial
-from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, cast, overload
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, cast,
+                    overload)
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -524,3 +525,11 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
         resolve_num_threads(num_threads)  # still checked
         return arr
     return materialize(arr, arr.shape, None, None, num_threads)
+
+
+if not TYPE_CHECKING:  # C entries for the common calls (pyflat/_fast.py); mypy sees the defs
+    from ._fast import wrap as _wrap
+    batch_flatten = _wrap(batch_flatten, "batch_flatten", CHANNELS_LAST, KERNEL_MIN_BYTES)
+    flatten = _wrap(flatten, "flatten", CHANNELS_LAST, KERNEL_MIN_BYTES)
+    ascontiguousarray = _wrap(ascontiguousarray, "ascontiguousarray", CHANNELS_LAST,
+                              KERNEL_MIN_BYTES)

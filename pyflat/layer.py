@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -264,3 +264,9 @@ class Flatten:
                     requires_fit=False,
                     input_tags=InputTags(one_d_array=True, two_d_array=True,
                                          three_d_array=True, allow_nan=True))
+
+
+if not TYPE_CHECKING:  # a C entry for the common call (pyflat/_fast.py); mypy sees the def
+    from ._fast import wrap as _wrap
+    from .api import KERNEL_MIN_BYTES as _KERNEL_MIN_BYTES
+    Flatten.__call__ = _wrap(Flatten.__call__, "layer_call", CHANNELS_LAST, _KERNEL_MIN_BYTES)

@@ -1,0 +1,419 @@
+/*
+ * pyflat._fastcall: a CPython-level entry for the common calls of the public
+ * functions (issue 13, per-call overhead at numpy's level).
+ *
+ * wrap(func, kind, channels_last, small_copy_bytes) returns a callable that
+ * answers the common case itself and forwards every other call, arguments
+ * untouched, to ``func`` (the Python implementation), so results, identity
+ * and errors are the Python implementation's:
+ *
+ *   kind 0, batch_flatten(a) / batch_flatten(a, data_format="channels_last")
+ *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1)
+ *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
+ *   kind 3, Flatten.__call__(self, x), when self.data_format is channels_last
+ *
+ * for an exact numpy.ndarray ``a``: a view when it is C-contiguous (what the
+ * Python fast paths return), numpy's own copy when it is not and has fewer
+ * than ``small_copy_bytes`` bytes (the Python paths copy those with numpy
+ * too: api.KERNEL_MIN_BYTES).  Anything else goes to ``func``.
+ *
+ * The wrapper is a descriptor like a Python function (Flatten.__call__ binds),
+ * has a __dict__ (functools.update_wrapper fills __name__, __doc__,
+ * __wrapped__, ...), reads any other attribute from ``func`` (__code__,
+ * __defaults__, ...), and pickles by qualified name.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stddef.h>
+
+enum { KIND_BATCH_FLATTEN, KIND_FLATTEN, KIND_ASCONTIGUOUS, KIND_LAYER_CALL, KIND_COUNT };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;           /* the Python implementation */
+    PyObject *dict;           /* __dict__ */
+    PyObject *channels_last;  /* api.CHANNELS_LAST, compared by identity */
+    vectorcallfunc vectorcall;
+    int kind;
+    npy_intp small_copy_bytes;
+} FastFunc;
+
+static PyObject *str_data_format;  /* interned "data_format" */
+
+/* Fast paths return a new reference, or NULL: with an exception set, an
+ * error to raise (unless it is a TypeError or ValueError: then the Python
+ * implementation answers); without one, a call the fast path does not take. */
+
+/* a.reshape(len(a), -1) when a is C-contiguous; else, when small, numpy's
+ * C-order copy of it (a.copy() for 2-d, a.reshape(len(a), -1) then a copy if
+ * that is not contiguous), as api.batch_flatten's fast path does. */
+static PyObject *
+batch_view_or_small_copy(PyArrayObject *a, npy_intp small_copy_bytes)
+{
+    int ndim = PyArray_NDIM(a);
+    if (ndim < 1) {
+        return NULL;
+    }
+    npy_intp batch = PyArray_DIM(a, 0);
+    if (batch <= 0) {
+        return NULL;  /* an empty batch: reshape(0, -1) is ambiguous */
+    }
+    npy_intp dims[2] = {batch, -1};
+    PyArray_Dims shape = {dims, 2};
+    if (PyArray_IS_C_CONTIGUOUS(a)) {
+        return PyArray_Newshape(a, &shape, NPY_CORDER);
+    }
+    if (PyArray_NBYTES(a) >= small_copy_bytes) {
+        return NULL;
+    }
+    if (ndim == 2) {
+        return PyArray_NewCopy(a, NPY_CORDER);
+    }
+    PyObject *flat = PyArray_Newshape(a, &shape, NPY_CORDER);
+    if (flat == NULL || PyArray_IS_C_CONTIGUOUS((PyArrayObject *)flat)) {
+        return flat;
+    }
+    PyObject *copy = PyArray_NewCopy((PyArrayObject *)flat, NPY_CORDER);
+    Py_DECREF(flat);
+    return copy;
+}
+
+static int
+is_exact_int(PyObject *o, long value)
+{
+    if (!PyLong_CheckExact(o)) {
+        return 0;
+    }
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(o, &overflow);
+    return !overflow && v == value;  /* cannot fail for an exact int */
+}
+
+static PyObject *
+fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs != 1 || !PyArray_CheckExact(args[0])) {
+        return NULL;
+    }
+    if (kwnames != NULL) {
+        if (PyTuple_GET_SIZE(kwnames) != 1) {
+            return NULL;
+        }
+        PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
+        if (name != str_data_format && (!PyUnicode_CheckExact(name)
+                                        || PyUnicode_Compare(name, str_data_format) != 0)) {
+            return NULL;
+        }
+        if (args[1] != self->channels_last) {
+            return NULL;  /* other strings (and errors): the Python implementation */
+        }
+    }
+    return batch_view_or_small_copy((PyArrayObject *)args[0], self->small_copy_bytes);
+}
+
+static PyObject *
+fast_flatten(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs < 1 || nargs > 3 || !PyArray_CheckExact(args[0])) {
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)args[0];
+    if (!PyArray_IS_C_CONTIGUOUS(a) || (nargs == 3 && !is_exact_int(args[2], -1))) {
+        return NULL;
+    }
+    int ndim = PyArray_NDIM(a);
+    if (nargs == 1 || is_exact_int(args[1], 0)) {
+        if (ndim > 1) {
+            npy_intp dims[1] = {-1};
+            PyArray_Dims shape = {dims, 1};
+            return PyArray_Newshape(a, &shape, NPY_CORDER);
+        }
+        if (ndim == 1) {
+            Py_INCREF(a);
+            return (PyObject *)a;  /* nothing merged: the input itself, as in torch */
+        }
+        return NULL;
+    }
+    if (is_exact_int(args[1], 1)) {
+        if (ndim > 2 && PyArray_DIM(a, 0) > 0) {
+            npy_intp dims[2] = {PyArray_DIM(a, 0), -1};
+            PyArray_Dims shape = {dims, 2};
+            return PyArray_Newshape(a, &shape, NPY_CORDER);
+        }
+        if (ndim == 2) {
+            Py_INCREF(a);
+            return (PyObject *)a;
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs < 1 || nargs > 2 || (nargs == 2 && args[1] != Py_None)
+            || !PyArray_CheckExact(args[0])) {
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)args[0];
+    if (PyArray_NDIM(a) < 1) {
+        return NULL;
+    }
+    if (PyArray_IS_C_CONTIGUOUS(a)) {
+        Py_INCREF(a);
+        return (PyObject *)a;  /* numpy returns the input itself too */
+    }
+    if (PyArray_NBYTES(a) < self->small_copy_bytes) {
+        return PyArray_NewCopy(a, NPY_CORDER);
+    }
+    return NULL;
+}
+
+static PyObject *
+fast_layer_call(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs != 2 || !PyArray_CheckExact(args[1])) {
+        return NULL;
+    }
+    PyObject *data_format = PyObject_GetAttr(args[0], str_data_format);
+    if (data_format == NULL) {
+        PyErr_Clear();  /* the Python implementation raises it again */
+        return NULL;
+    }
+    int channels_last = data_format == self->channels_last;
+    Py_DECREF(data_format);
+    if (!channels_last) {
+        return NULL;
+    }
+    return batch_view_or_small_copy((PyArrayObject *)args[1], self->small_copy_bytes);
+}
+
+static PyObject *
+fastfunc_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    FastFunc *self = (FastFunc *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *result = NULL;
+    switch (self->kind) {
+    case KIND_BATCH_FLATTEN:
+        result = fast_batch_flatten(self, args, nargs, kwnames);
+        break;
+    case KIND_FLATTEN:
+        result = fast_flatten(args, nargs, kwnames);
+        break;
+    case KIND_ASCONTIGUOUS:
+        result = fast_ascontiguous(self, args, nargs, kwnames);
+        break;
+    case KIND_LAYER_CALL:
+        result = fast_layer_call(self, args, nargs, kwnames);
+        break;
+    default:
+        break;
+    }
+    if (result != NULL) {
+        return result;
+    }
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError)) {
+            return NULL;  /* MemoryError and the like: the Python path would raise it too */
+        }
+        PyErr_Clear();
+    }
+    return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+}
+
+/* -- the object: a function-like wrapper ----------------------------------- */
+
+static int
+fastfunc_traverse(FastFunc *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->func);
+    Py_VISIT(self->dict);
+    Py_VISIT(self->channels_last);
+    return 0;
+}
+
+static int
+fastfunc_clear(FastFunc *self)
+{
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->dict);
+    Py_CLEAR(self->channels_last);
+    return 0;
+}
+
+static void
+fastfunc_dealloc(FastFunc *self)
+{
+    PyObject_GC_UnTrack(self);
+    (void)fastfunc_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+fastfunc_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;  /* as a function: accessed on the class, itself */
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *
+fastfunc_getattro(PyObject *self, PyObject *name)
+{
+    PyObject *value = PyObject_GenericGetAttr(self, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();  /* __code__, __defaults__, ...: the Python function's */
+        value = PyObject_GetAttr(((FastFunc *)self)->func, name);
+    }
+    return value;
+}
+
+static PyObject *
+fastfunc_repr(FastFunc *self)
+{
+    return PyObject_Repr(self->func);
+}
+
+static PyObject *
+fastfunc_reduce(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    /* pickled as a global, by qualified name, as functions are */
+    return PyObject_GetAttrString(self, "__qualname__");
+}
+
+static PyMethodDef fastfunc_methods[] = {
+    {"__reduce__", fastfunc_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef fastfunc_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject FastFuncType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyflat._fastcall.fastfunction",
+    .tp_doc = "A pyflat function with a C entry for its common call.",
+    .tp_basicsize = sizeof(FastFunc),
+    .tp_itemsize = 0,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(FastFunc, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = (destructor)fastfunc_dealloc,
+    .tp_traverse = (traverseproc)fastfunc_traverse,
+    .tp_clear = (inquiry)fastfunc_clear,
+    .tp_repr = (reprfunc)fastfunc_repr,
+    .tp_getattro = fastfunc_getattro,
+    .tp_setattro = PyObject_GenericSetAttr,
+    .tp_descr_get = fastfunc_descr_get,
+    .tp_dictoffset = offsetof(FastFunc, dict),
+    .tp_methods = fastfunc_methods,
+    .tp_getset = fastfunc_getset,
+};
+
+static PyObject *
+fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "wrap(func, kind, channels_last, small_copy_bytes): 4 arguments");
+        return NULL;
+    }
+    if (!PyCallable_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "wrap: func must be callable");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(args[1]);
+    if (kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (kind < 0 || kind >= KIND_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "wrap: unknown kind");
+        return NULL;
+    }
+    if (!PyUnicode_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "wrap: channels_last must be a str");
+        return NULL;
+    }
+    Py_ssize_t small = PyLong_AsSsize_t(args[3]);
+    if (small == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (small < 0) {
+        PyErr_SetString(PyExc_ValueError, "wrap: small_copy_bytes must be >= 0");
+        return NULL;
+    }
+    FastFunc *self = PyObject_GC_New(FastFunc, &FastFuncType);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(args[0]);
+    self->func = args[0];
+    self->dict = NULL;
+    Py_INCREF(args[2]);
+    self->channels_last = args[2];
+    self->vectorcall = fastfunc_vectorcall;
+    self->kind = (int)kind;
+    self->small_copy_bytes = (npy_intp)small;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static PyMethodDef module_methods[] = {
+    {"wrap", (PyCFunction)(void (*)(void))fastcall_wrap, METH_FASTCALL,
+     "wrap(func, kind, channels_last, small_copy_bytes): func with a C entry for its "
+     "common call (kind: 0 batch_flatten, 1 flatten, 2 ascontiguousarray, "
+     "3 Flatten.__call__)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastcall_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pyflat._fastcall",
+    .m_doc = "C entries for the common calls of pyflat's public functions.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fastcall(void)
+{
+    import_array();  /* returns NULL, with numpy's ImportError, on failure */
+    if (PyType_Ready(&FastFuncType) < 0) {
+        return NULL;
+    }
+    str_data_format = PyUnicode_InternFromString("data_format");
+    if (str_data_format == NULL) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&fastcall_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&FastFuncType);
+    if (PyModule_AddObject(module, "fastfunction", (PyObject *)&FastFuncType) < 0) {
+        Py_DECREF(&FastFuncType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "BATCH_FLATTEN", KIND_BATCH_FLATTEN) < 0
+            || PyModule_AddIntConstant(module, "FLATTEN", KIND_FLATTEN) < 0
+            || PyModule_AddIntConstant(module, "ASCONTIGUOUSARRAY", KIND_ASCONTIGUOUS) < 0
+            || PyModule_AddIntConstant(module, "LAYER_CALL", KIND_LAYER_CALL) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
