@@ -1,0 +1,310 @@
+"""The C entries (pyflat._fastcall, installed by pyflat/_fast.py) give what
+the Python implementations give: same values, same identity (the input
+itself, a view of it, or a new array), same errors, for any arguments; they
+look like the functions they wrap (help, inspect.signature, pickling,
+binding as a method); and pyflat works the same without the extension."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import inspect
+import json
+import os
+import pickle
+import pydoc
+import subprocess
+import sys
+from typing import Any, Callable, Tuple
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import pyflat
+from pyflat import _fast, api, layer
+
+pytestmark = [
+    pytest.mark.skipif(not _fast.available(), reason="pyflat._fastcall not built or disabled"),
+    pytest.mark.filterwarnings("ignore:Casting complex values:Warning"),  # dtype=np.float64
+    pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning"),
+]
+
+WRAPPED = {"batch_flatten": pyflat.batch_flatten, "flatten": pyflat.flatten,
+           "ascontiguousarray": pyflat.ascontiguousarray}
+
+
+def python_impl(f: Callable[..., Any]) -> Callable[..., Any]:
+    return f.__wrapped__  # type: ignore[attr-defined, no-any-return]
+
+
+def outcome(f: Callable[..., Any], a: Any, *args: Any, **kwargs: Any) -> Tuple[Any, ...]:
+    """What a call gives, comparable across two implementations: the error
+    (type and message), or the result's class, shape, dtype, bytes, and how
+    it relates to the input (the input itself, a view of it, a new array)."""
+    try:
+        r = f(a, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001: compared, not swallowed
+        return ("error", type(exc), str(exc))
+    rel = ("same" if r is a else
+           "view" if isinstance(a, np.ndarray) and np.shares_memory(r, a) else "new")
+    data = r.tobytes() if r.dtype != object else repr(r.tolist())
+    mask = repr(np.ma.getmaskarray(r).tolist()) if isinstance(r, np.ma.MaskedArray) else None
+    return ("ok", type(r), r.shape, r.dtype, r.flags.c_contiguous, r.flags.writeable,
+            data, mask, rel)
+
+
+def same_outcome(f: Callable[..., Any], a: Any, *args: Any, **kwargs: Any) -> None:
+    fast = outcome(f, a, *args, **kwargs)
+    slow = outcome(python_impl(f), a, *args, **kwargs)
+    assert fast == slow
+
+
+# -- arrays of every layout the fast entries see or decline ------------------
+
+@st.composite
+def arrays(draw: Any) -> np.ndarray:
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.uint8, np.int16, np.bool_,
+                                  np.complex64, "V3", object]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=5))
+    a = np.arange(int(np.prod(shape)) if shape else 1).astype(dtype).reshape(shape)
+    if a.ndim and draw(st.booleans()):  # a strided or permuted view
+        index = tuple(slice(None, None, draw(st.sampled_from([1, 2, -1]))) for _ in shape)
+        a = a[index]
+        if draw(st.booleans()):
+            a = a.transpose(draw(st.permutations(range(a.ndim))))
+    if draw(st.booleans()):
+        a.flags.writeable = False
+    return a
+
+
+BIG = np.arange(64 * 3 * 32 * 32, dtype=np.float32).reshape(64, 3, 32, 32)
+EXTRA = [BIG, BIG[:, :, ::2], BIG.transpose(0, 2, 3, 1), np.zeros((0, 3)), np.zeros((3, 0)),
+         np.zeros((0,)), np.float32(3.0), np.array(5), [[1, 2], [3, 4]], [], 7, "text",
+         np.asfortranarray(np.ones((4, 4))), np.matrix([[1, 2], [3, 4]]),
+         np.ma.masked_array(np.arange(12).reshape(3, 4), mask=np.arange(12) % 3 == 0),
+         np.memmap, None]
+
+DATA_FORMATS = ["channels_last", "channels_first", "Channels_Last", "".join(["channels", "_last"]),
+                "nope", None, 3]
+DIMS = [0, 1, 2, -1, -2, 5, True, np.int64(1), 1.0, "1"]
+
+
+def batch_flatten_calls(a: Any) -> None:
+    same_outcome(pyflat.batch_flatten, a)
+    for fmt in DATA_FORMATS:
+        same_outcome(pyflat.batch_flatten, a, data_format=fmt)
+    same_outcome(pyflat.batch_flatten, a, copy=True)
+    same_outcome(pyflat.batch_flatten, a, copy=False)
+    same_outcome(pyflat.batch_flatten, a, num_threads=1)
+    same_outcome(pyflat.batch_flatten, a, data_format="channels_last", copy=None)
+    same_outcome(pyflat.batch_flatten, a, "channels_last")  # positional: a TypeError
+    same_outcome(pyflat.batch_flatten, a, bogus=1)
+
+
+def flatten_calls(a: Any) -> None:
+    same_outcome(pyflat.flatten, a)
+    for start in DIMS:
+        same_outcome(pyflat.flatten, a, start)
+        same_outcome(pyflat.flatten, a, start, -1)
+        same_outcome(pyflat.flatten, a, start, 2)
+        same_outcome(pyflat.flatten, a, start_dim=start)
+    same_outcome(pyflat.flatten, a, 1, end_dim=-1)
+    same_outcome(pyflat.flatten, a, 1, -1, copy=True)
+    same_outcome(pyflat.flatten, a, 0, -1, 0)
+
+
+def ascontiguous_calls(a: Any) -> None:
+    same_outcome(pyflat.ascontiguousarray, a)
+    same_outcome(pyflat.ascontiguousarray, a, None)
+    same_outcome(pyflat.ascontiguousarray, a, dtype=None)
+    same_outcome(pyflat.ascontiguousarray, a, np.float64)
+    same_outcome(pyflat.ascontiguousarray, a, None, num_threads=2)
+    same_outcome(pyflat.ascontiguousarray, a, None, None)
+
+
+def layer_calls(a: Any) -> None:
+    for fmt in ("channels_last", "channels_first", "CHANNELS_LAST"):
+        f = pyflat.Flatten(fmt)
+        fast = outcome(f, a)
+        slow = outcome(lambda x: python_impl(pyflat.Flatten.__call__)(f, x), a)
+        assert fast == slow
+
+
+ALL_CALLS = [batch_flatten_calls, flatten_calls, ascontiguous_calls, layer_calls]
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays())
+def test_same_outcome_as_python(a: np.ndarray) -> None:
+    for calls in ALL_CALLS:
+        calls(a)
+
+
+@pytest.mark.parametrize("index", range(len(EXTRA)))
+@pytest.mark.parametrize("calls", ALL_CALLS, ids=lambda c: c.__name__)
+def test_same_outcome_other_inputs(calls: Callable[[Any], None], index: int) -> None:
+    calls(EXTRA[index])
+
+
+def test_common_calls_identity() -> None:
+    x = np.zeros((32, 3, 8, 8), np.float32)
+    for r in (pyflat.batch_flatten(x), pyflat.batch_flatten(x, data_format="channels_last"),
+              pyflat.Flatten()(x), pyflat.flatten(x, 1)):
+        assert r.shape == (32, 192) and r.base is x and type(r) is np.ndarray
+    assert pyflat.flatten(x).shape == (32 * 192,) and pyflat.flatten(x).base is x
+    assert pyflat.ascontiguousarray(x) is x
+    v = np.zeros(5)
+    assert pyflat.flatten(v) is v and pyflat.flatten(x[0, 0], 1) is not None
+    m = np.zeros((3, 4))
+    assert pyflat.flatten(m, 1) is m
+    s = x[:, :, ::2, :1]  # tiny and strided: a new array, numpy's copy
+    r = pyflat.ascontiguousarray(s)
+    assert r.flags.c_contiguous and not np.shares_memory(r, x) and np.array_equal(r, s)
+
+
+def test_results_are_not_kept() -> None:
+    """Reference counts: the input's and the results' come back to where
+    they were (a missing or extra reference would show here)."""
+    x = np.zeros((4, 3, 2), np.float32)
+    s = np.zeros((4, 6), np.float32)[:, ::2]
+    layer_ = pyflat.Flatten()
+    calls = [lambda: pyflat.batch_flatten(x), lambda: pyflat.batch_flatten(s),
+             lambda: pyflat.flatten(x), lambda: pyflat.flatten(x, 1),
+             lambda: pyflat.flatten(x[0], 0), lambda: pyflat.ascontiguousarray(x),
+             lambda: pyflat.ascontiguousarray(s), lambda: layer_(x), lambda: layer_(s),
+             lambda: pyflat.batch_flatten(x, data_format="channels_last"),
+             lambda: pyflat.batch_flatten(np.zeros(0))]
+    for call in calls:
+        call()
+    gc.collect()
+    before = (sys.getrefcount(x), sys.getrefcount(s), sys.getrefcount(layer_),
+              sys.getrefcount("channels_last"))
+    for _ in range(1000):
+        for call in calls:
+            r = call()
+            assert sys.getrefcount(r) <= 3  # r, the argument, and x itself for the identity
+            del r
+    gc.collect()
+    after = (sys.getrefcount(x), sys.getrefcount(s), sys.getrefcount(layer_),
+             sys.getrefcount("channels_last"))
+    assert after == before
+
+
+# -- looks like the function it wraps ----------------------------------------
+
+@pytest.mark.parametrize("name", sorted(WRAPPED))
+def test_metadata(name: str) -> None:
+    f = WRAPPED[name]
+    impl = python_impl(f)
+    assert inspect.isfunction(impl) and impl.__name__ == name
+    assert f.__name__ == name and f.__qualname__ == name
+    assert f.__module__ == "pyflat.api" and f.__doc__ == impl.__doc__
+    assert inspect.signature(f) == inspect.signature(impl)
+    assert f.__defaults__ == impl.__defaults__ and f.__kwdefaults__ == impl.__kwdefaults__
+    assert f.__code__ is impl.__code__ and f.__annotations__ == impl.__annotations__
+    assert getattr(pyflat, name) is f is getattr(api, name)
+    assert pickle.loads(pickle.dumps(f)) is f
+    assert copy.copy(f) is f and copy.deepcopy(f) is f
+    assert repr(f) == repr(impl)
+    text = pydoc.plain(pydoc.render_doc(f))  # help(f)'s text
+    assert name + str(inspect.signature(impl)) in text
+    assert impl.__doc__.splitlines()[0] in text
+    with pytest.raises(AttributeError):
+        f.no_such_attribute  # noqa: B018
+
+
+def test_layer_call_metadata() -> None:
+    call = pyflat.Flatten.__call__
+    impl = python_impl(call)
+    assert call.__qualname__ == "Flatten.__call__" and call.__module__ == "pyflat.layer"
+    assert str(inspect.signature(pyflat.Flatten())) == "(x: 'Any') -> 'NDArray[Any]'"
+    assert inspect.signature(call) == inspect.signature(impl)
+    f = pyflat.Flatten()
+    bound = f.__call__
+    assert bound.__self__ is f and bound.__func__ is call
+    x = np.zeros((2, 3, 4))
+    assert bound(x).shape == (2, 12) and call(f, x).shape == (2, 12)
+    assert pickle.loads(pickle.dumps(call)) is call
+    assert pickle.loads(pickle.dumps(f)) == f  # the layer itself still pickles
+
+
+def test_binds_as_a_method() -> None:
+    class Holder:
+        flat = pyflat.batch_flatten
+
+    assert Holder.flat is pyflat.batch_flatten
+    x = np.zeros((2, 3))
+    with pytest.raises(TypeError) as fast:
+        Holder().flat(x)  # bound: (holder, x), as a Python function would be
+    with pytest.raises(TypeError) as slow:
+        python_impl(pyflat.batch_flatten)(Holder(), x)
+    assert str(fast.value) == str(slow.value)
+
+
+def test_subclass_of_layer() -> None:
+    class Mine(pyflat.Flatten):
+        @property
+        def data_format(self) -> str:  # type: ignore[override]
+            return "channels_first"
+
+        @data_format.setter
+        def data_format(self, value: str) -> None:
+            pass
+
+    x = np.arange(24.0).reshape(2, 3, 4)
+    assert np.array_equal(Mine()(x), np.moveaxis(x, 1, -1).reshape(2, -1))
+
+
+# -- without the extension ---------------------------------------------------
+
+FALLBACK = """
+import inspect, json, sys
+import numpy as np
+{block}
+import pyflat
+from pyflat import _fast
+x = np.arange(24.0).reshape(2, 3, 4)
+print(json.dumps({{
+    "available": _fast.available(),
+    "functions": [inspect.isfunction(f) for f in (pyflat.batch_flatten, pyflat.flatten,
+                  pyflat.ascontiguousarray, pyflat.Flatten.__call__)],
+    "results": [pyflat.batch_flatten(x).tolist(), pyflat.flatten(x, 1).tolist(),
+                pyflat.Flatten("channels_first")(x).tolist()],
+    "identity": pyflat.ascontiguousarray(x) is x,
+}}))
+"""
+
+
+@pytest.mark.parametrize("how", ["blocked", "environment"])
+def test_fallback_without_the_extension(how: str) -> None:
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pyflat.__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    block = ""
+    if how == "blocked":
+        block = "sys.modules['pyflat._fastcall'] = None  # import raises ImportError"
+    else:
+        env["PYFLAT_FASTCALL"] = "0"
+    out = subprocess.run([sys.executable, "-c", FALLBACK.format(block=block)], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = json.loads(out.stdout)
+    x = np.arange(24.0).reshape(2, 3, 4)
+    assert got == {"available": False, "functions": [True] * 4,
+                   "results": [x.reshape(2, -1).tolist(), x.reshape(2, -1).tolist(),
+                               np.moveaxis(x, 1, -1).reshape(2, -1).tolist()],
+                   "identity": True}
+
+
+def test_wrap_checks_its_arguments() -> None:
+    from pyflat import _fastcall  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        _fastcall.wrap(len, 0, "channels_last")
+    with pytest.raises(TypeError):
+        _fastcall.wrap(3, 0, "channels_last", 1024)
+    with pytest.raises(ValueError):
+        _fastcall.wrap(len, 9, "channels_last", 1024)
+    with pytest.raises(ValueError):
+        _fastcall.wrap(len, 0, "channels_last", -1)
+    assert layer.Flatten.__call__.__wrapped__.__name__ == "__call__"
