@@ -45,7 +45,7 @@ def available() -> bool:
     return _module is not None
 
 
-def wrap(func: _F, kind: str, channels_last: str, small_copy_bytes: int) -> _F:
+def wrap(func: _F, kind: str, small_copy_bytes: int) -> _F:
     """``func`` with a C entry for its common call, or ``func`` itself
     without the extension.  ``kind``: ``"batch_flatten"``, ``"flatten"``,
     ``"ascontiguousarray"`` or ``"layer_call"`` (``Flatten.__call__``);
@@ -56,6 +56,7 @@ def wrap(func: _F, kind: str, channels_last: str, small_copy_bytes: int) -> _F:
     code = {"batch_flatten": _module.BATCH_FLATTEN, "flatten": _module.FLATTEN,
             "ascontiguousarray": _module.ASCONTIGUOUSARRAY,
             "layer_call": _module.LAYER_CALL}[kind]
-    wrapper = _module.wrap(func, code, channels_last, small_copy_bytes)
+    from .api import CHANNELS_FIRST, CHANNELS_LAST  # compared by identity
+    wrapper = _module.wrap(func, code, CHANNELS_LAST, CHANNELS_FIRST, small_copy_bytes)
     functools.update_wrapper(wrapper, func)
     return wrapper  # type: ignore[no-any-return]

@@ -2,17 +2,20 @@
  * pyflat._fastcall: a CPython-level entry for the common calls of the public
  * functions (issue 13, per-call overhead at numpy's level).
  *
- * wrap(func, kind, channels_last, small_copy_bytes) returns a callable that
+ * wrap(func, kind, channels_last, channels_first, small_copy_bytes) returns a
+ * callable that
  * answers the common case itself and forwards every other call, arguments
  * untouched, to ``func`` (the Python implementation), so results, identity
  * and errors are the Python implementation's:
  *
- *   kind 0, batch_flatten(a) / batch_flatten(a, data_format="channels_last")
+ *   kind 0, batch_flatten(a), batch_flatten(a, data_format=CHANNELS_LAST or
+ *           CHANNELS_FIRST) (the constants, or literals: Python interns them)
  *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1)
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
- *   kind 3, Flatten.__call__(self, x), when self.data_format is channels_last
+ *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants)
  *
- * for an exact numpy.ndarray ``a``: a view when it is C-contiguous (what the
+ * for an exact numpy.ndarray ``a``: a view when it (channels_first: its
+ * transpose moving axis 1 to the end) is C-contiguous (what the
  * Python fast paths return), numpy's own copy when it is not and has fewer
  * than ``small_copy_bytes`` bytes (the Python paths copy those with numpy
  * too: api.KERNEL_MIN_BYTES).  Anything else goes to ``func``.
@@ -37,6 +40,7 @@ typedef struct {
     PyObject *func;           /* the Python implementation */
     PyObject *dict;           /* __dict__ */
     PyObject *channels_last;  /* api.CHANNELS_LAST, compared by identity */
+    PyObject *channels_first; /* api.CHANNELS_FIRST, likewise */
     vectorcallfunc vectorcall;
     int kind;
     npy_intp small_copy_bytes;
@@ -82,6 +86,53 @@ batch_view_or_small_copy(PyArrayObject *a, npy_intp small_copy_bytes)
     return copy;
 }
 
+/* channels_first: the same on a.transpose(0, 2, ..., ndim-1, 1) (axis 1 moved
+ * to the end), for ndim > 2, as api.batch_flatten's fast path does.  With
+ * ndim <= 2 the Python implementation takes its general path, whose results
+ * differ in details (a copy comes back as a view of a new array; a size-0
+ * view has other strides): left to it. */
+static PyObject *
+batch_view_or_small_copy_cf(PyArrayObject *a, npy_intp small_copy_bytes)
+{
+    int ndim = PyArray_NDIM(a);
+    if (ndim <= 2) {
+        return NULL;
+    }
+    if (PyArray_DIM(a, 0) <= 0) {
+        return NULL;
+    }
+    npy_intp axes[NPY_MAXDIMS];
+    axes[0] = 0;
+    for (int i = 2; i < ndim; i++) {
+        axes[i - 1] = i;
+    }
+    axes[ndim - 1] = 1;
+    PyArray_Dims perm = {axes, ndim};
+    PyObject *view = PyArray_Transpose(a, &perm);
+    if (view == NULL) {
+        return NULL;
+    }
+    /* (ndim > 2: the 2-d copy shortcut of channels_last never applies) */
+    PyObject *result = batch_view_or_small_copy((PyArrayObject *)view, small_copy_bytes);
+    Py_DECREF(view);
+    return result;
+}
+
+/* The data_format given by identity with the constants: 0 channels_last,
+ * 1 channels_first, -1 any other object (the Python implementation's). */
+static int
+data_format_of(FastFunc *self, PyObject *data_format)
+{
+    return data_format == self->channels_last ? 0 : data_format == self->channels_first ? 1 : -1;
+}
+
+static PyObject *
+batch_flatten_as(FastFunc *self, PyArrayObject *a, int format)
+{
+    return format == 0 ? batch_view_or_small_copy(a, self->small_copy_bytes)
+                       : batch_view_or_small_copy_cf(a, self->small_copy_bytes);
+}
+
 static int
 is_exact_int(PyObject *o, long value)
 {
@@ -99,6 +150,7 @@ fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     if (nargs != 1 || !PyArray_CheckExact(args[0])) {
         return NULL;
     }
+    int format = 0;
     if (kwnames != NULL) {
         if (PyTuple_GET_SIZE(kwnames) != 1) {
             return NULL;
@@ -108,11 +160,12 @@ fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyOb
                                         || PyUnicode_Compare(name, str_data_format) != 0)) {
             return NULL;
         }
-        if (args[1] != self->channels_last) {
+        format = data_format_of(self, args[1]);
+        if (format < 0) {
             return NULL;  /* other strings (and errors): the Python implementation */
         }
     }
-    return batch_view_or_small_copy((PyArrayObject *)args[0], self->small_copy_bytes);
+    return batch_flatten_as(self, (PyArrayObject *)args[0], format);
 }
 
 static PyObject *
@@ -184,12 +237,12 @@ fast_layer_call(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         PyErr_Clear();  /* the Python implementation raises it again */
         return NULL;
     }
-    int channels_last = data_format == self->channels_last;
+    int format = data_format_of(self, data_format);
     Py_DECREF(data_format);
-    if (!channels_last) {
+    if (format < 0) {
         return NULL;
     }
-    return batch_view_or_small_copy((PyArrayObject *)args[1], self->small_copy_bytes);
+    return batch_flatten_as(self, (PyArrayObject *)args[1], format);
 }
 
 static PyObject *
@@ -234,6 +287,7 @@ fastfunc_traverse(FastFunc *self, visitproc visit, void *arg)
     Py_VISIT(self->func);
     Py_VISIT(self->dict);
     Py_VISIT(self->channels_last);
+    Py_VISIT(self->channels_first);
     return 0;
 }
 
@@ -243,6 +297,7 @@ fastfunc_clear(FastFunc *self)
     Py_CLEAR(self->func);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->channels_last);
+    Py_CLEAR(self->channels_first);
     return 0;
 }
 
@@ -326,9 +381,9 @@ static PyObject *
 fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError,
-                        "wrap(func, kind, channels_last, small_copy_bytes): 4 arguments");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "wrap(func, kind, channels_last, channels_first, "
+                                         "small_copy_bytes): 5 arguments");
         return NULL;
     }
     if (!PyCallable_Check(args[0])) {
@@ -343,11 +398,11 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "wrap: unknown kind");
         return NULL;
     }
-    if (!PyUnicode_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "wrap: channels_last must be a str");
+    if (!PyUnicode_CheckExact(args[2]) || !PyUnicode_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "wrap: channels_last and channels_first must be str");
         return NULL;
     }
-    Py_ssize_t small = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t small = PyLong_AsSsize_t(args[4]);
     if (small == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -364,6 +419,8 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->dict = NULL;
     Py_INCREF(args[2]);
     self->channels_last = args[2];
+    Py_INCREF(args[3]);
+    self->channels_first = args[3];
     self->vectorcall = fastfunc_vectorcall;
     self->kind = (int)kind;
     self->small_copy_bytes = (npy_intp)small;
@@ -373,7 +430,8 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef module_methods[] = {
     {"wrap", (PyCFunction)(void (*)(void))fastcall_wrap, METH_FASTCALL,
-     "wrap(func, kind, channels_last, small_copy_bytes): func with a C entry for its "
+     "wrap(func, kind, channels_last, channels_first, small_copy_bytes): func with a C "
+     "entry for its "
      "common call (kind: 0 batch_flatten, 1 flatten, 2 ascontiguousarray, "
      "3 Flatten.__call__)."},
     {NULL, NULL, 0, NULL},

@@ -65,8 +65,8 @@ def outcome(f: Callable[..., Any], a: Any, *args: Any, **kwargs: Any) -> Tuple[A
            "view" if isinstance(a, np.ndarray) and np.shares_memory(r, a) else "new")
     data = r.tobytes() if r.dtype != object else repr(r.tolist())
     mask = repr(np.ma.getmaskarray(r).tolist()) if isinstance(r, np.ma.MaskedArray) else None
-    return ("ok", type(r), r.shape, r.dtype, r.flags.c_contiguous, r.flags.writeable,
-            data, mask, rel)
+    return ("ok", type(r), r.shape, r.dtype, r.strides, r.flags.c_contiguous,
+            r.flags.writeable, r.flags.owndata, r.base is a, r.base is None, data, mask, rel)
 
 
 def same_outcome(f: Callable[..., Any], a: Any, *args: Any, **kwargs: Any) -> None:
@@ -322,11 +322,13 @@ def test_fallback_without_the_extension(how: str) -> None:
 def test_wrap_checks_its_arguments() -> None:
     from pyflat import _fastcall  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
-        _fastcall.wrap(len, 0, "channels_last")
+        _fastcall.wrap(len, 0, "channels_last", "channels_first")
     with pytest.raises(TypeError):
-        _fastcall.wrap(3, 0, "channels_last", 1024)
+        _fastcall.wrap(3, 0, "channels_last", "channels_first", 1024)
+    with pytest.raises(TypeError):
+        _fastcall.wrap(len, 0, "channels_last", None, 1024)
     with pytest.raises(ValueError):
-        _fastcall.wrap(len, 9, "channels_last", 1024)
+        _fastcall.wrap(len, 9, "channels_last", "channels_first", 1024)
     with pytest.raises(ValueError):
-        _fastcall.wrap(len, 0, "channels_last", -1)
+        _fastcall.wrap(len, 0, "channels_last", "channels_first", -1)
     assert python_impl(layer.Flatten.__call__).__name__ == "__call__"
