@@ -2,9 +2,9 @@
  * pyflat._fastcall: a CPython-level entry for the common calls of the public
  * functions (issue 13, per-call overhead at numpy's level).
  *
- * wrap(func, kind, channels_last, channels_first, small_copy_bytes) returns a
- * callable that
- * answers the common case itself and forwards every other call, arguments
+ * wrap(func, kind, channels_last, channels_first, small_copy_bytes, decisions,
+ * decided_below, numpy_run_bytes) returns a callable that answers the common
+ * case itself and forwards every other call, arguments
  * untouched, to ``func`` (the Python implementation), so results, identity
  * and errors are the Python implementation's:
  *
@@ -16,9 +16,13 @@
  *
  * for an exact numpy.ndarray ``a``: a view when it (channels_first: its
  * transpose moving axis 1 to the end) is C-contiguous (what the
- * Python fast paths return), numpy's own copy when it is not and has fewer
- * than ``small_copy_bytes`` bytes (the Python paths copy those with numpy
- * too: api.KERNEL_MIN_BYTES).  Anything else goes to ``func``.
+ * Python fast paths return), numpy's own copy when it is not and the Python
+ * implementation would copy it with numpy too: fewer than
+ * ``small_copy_bytes`` bytes (api.KERNEL_MIN_BYTES), or under
+ * ``decided_below`` bytes and decided for numpy by api.kernel_takes_small
+ * (its rule on contiguous rows of ``numpy_run_bytes``, or a False in its
+ * decision cache ``decisions``, read here, never written).  Anything else
+ * goes to ``func``.
  *
  * The wrapper is a descriptor like a Python function (Flatten.__call__ binds),
  * has a __dict__ (functools.update_wrapper fills __name__, __doc__,
@@ -44,6 +48,9 @@ typedef struct {
     vectorcallfunc vectorcall;
     int kind;
     npy_intp small_copy_bytes;
+    PyObject *decisions;      /* api._KERNEL_TAKES, or NULL */
+    npy_intp decided_below;   /* copies of fewer bytes have a decision there */
+    npy_intp numpy_run_bytes; /* api.NUMPY_RUN_BYTES */
 } FastFunc;
 
 static PyObject *str_data_format;  /* interned "data_format" */
@@ -52,11 +59,77 @@ static PyObject *str_data_format;  /* interned "data_format" */
  * error to raise (unless it is a TypeError or ValueError: then the Python
  * implementation answers); without one, a call the fast path does not take. */
 
+/* The shape, strides and dtype of a: api.kernel_takes_small's key. */
+static PyObject *
+layout_key(PyArrayObject *a)
+{
+    int ndim = PyArray_NDIM(a);
+    PyObject *shape = PyTuple_New(ndim);
+    PyObject *strides = PyTuple_New(ndim);
+    PyObject *key = NULL;
+    if (shape == NULL || strides == NULL) {
+        goto done;
+    }
+    for (int i = 0; i < ndim; i++) {
+        PyObject *dim = PyLong_FromSsize_t((Py_ssize_t)PyArray_DIM(a, i));
+        if (dim == NULL) {
+            goto done;
+        }
+        PyTuple_SET_ITEM(shape, i, dim);
+        PyObject *stride = PyLong_FromSsize_t((Py_ssize_t)PyArray_STRIDE(a, i));
+        if (stride == NULL) {
+            goto done;
+        }
+        PyTuple_SET_ITEM(strides, i, stride);
+    }
+    key = PyTuple_Pack(3, shape, strides, (PyObject *)PyArray_DESCR(a));
+done:
+    Py_XDECREF(shape);
+    Py_XDECREF(strides);
+    return key;
+}
+
+/* Whether the Python implementation copies ``view`` (at least 1-d, not
+ * C-contiguous, under api's small-copy bound) with numpy rather than the
+ * kernel, as api.kernel_takes_small decides: tiny copies; rows contiguous in
+ * the source of NUMPY_RUN_BYTES or more; layouts it has decided for numpy
+ * (a False in its decision cache).  0 where unknown here: a layout not
+ * decided yet, or one the kernel takes (the Python implementation copies). */
+static int
+numpy_copies(FastFunc *self, PyArrayObject *view)
+{
+    npy_intp nbytes = PyArray_NBYTES(view);
+    if (nbytes < self->small_copy_bytes) {
+        return 1;
+    }
+    if (self->decisions == NULL || nbytes >= self->decided_below) {
+        return 0;
+    }
+    int last = PyArray_NDIM(view) - 1;
+    npy_intp itemsize = PyArray_ITEMSIZE(view);
+    if (PyArray_STRIDE(view, last) == itemsize
+            && PyArray_DIM(view, last) * itemsize >= self->numpy_run_bytes) {
+        return 1;  /* (nbytes bounds the product: no overflow) */
+    }
+    PyObject *key = layout_key(view);
+    if (key == NULL) {
+        PyErr_Clear();  /* the Python implementation decides */
+        return 0;
+    }
+    PyObject *takes = PyDict_GetItemWithError(self->decisions, key);  /* borrowed */
+    Py_DECREF(key);
+    if (takes == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return takes == Py_False;
+}
+
 /* a.reshape(len(a), -1) when a is C-contiguous; else, when small, numpy's
  * C-order copy of it (a.copy() for 2-d, a.reshape(len(a), -1) then a copy if
  * that is not contiguous), as api.batch_flatten's fast path does. */
 static PyObject *
-batch_view_or_small_copy(PyArrayObject *a, npy_intp small_copy_bytes)
+batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
 {
     int ndim = PyArray_NDIM(a);
     if (ndim < 1) {
@@ -71,7 +144,7 @@ batch_view_or_small_copy(PyArrayObject *a, npy_intp small_copy_bytes)
     if (PyArray_IS_C_CONTIGUOUS(a)) {
         return PyArray_Newshape(a, &shape, NPY_CORDER);
     }
-    if (PyArray_NBYTES(a) >= small_copy_bytes) {
+    if (!numpy_copies(self, a)) {
         return NULL;
     }
     if (ndim == 2) {
@@ -92,7 +165,7 @@ batch_view_or_small_copy(PyArrayObject *a, npy_intp small_copy_bytes)
  * differ in details (a copy comes back as a view of a new array; a size-0
  * view has other strides): left to it. */
 static PyObject *
-batch_view_or_small_copy_cf(PyArrayObject *a, npy_intp small_copy_bytes)
+batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a)
 {
     int ndim = PyArray_NDIM(a);
     if (ndim <= 2) {
@@ -113,7 +186,7 @@ batch_view_or_small_copy_cf(PyArrayObject *a, npy_intp small_copy_bytes)
         return NULL;
     }
     /* (ndim > 2: the 2-d copy shortcut of channels_last never applies) */
-    PyObject *result = batch_view_or_small_copy((PyArrayObject *)view, small_copy_bytes);
+    PyObject *result = batch_view_or_small_copy(self, (PyArrayObject *)view);
     Py_DECREF(view);
     return result;
 }
@@ -129,8 +202,7 @@ data_format_of(FastFunc *self, PyObject *data_format)
 static PyObject *
 batch_flatten_as(FastFunc *self, PyArrayObject *a, int format)
 {
-    return format == 0 ? batch_view_or_small_copy(a, self->small_copy_bytes)
-                       : batch_view_or_small_copy_cf(a, self->small_copy_bytes);
+    return format == 0 ? batch_view_or_small_copy(self, a) : batch_view_or_small_copy_cf(self, a);
 }
 
 static int
@@ -220,7 +292,7 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
         Py_INCREF(a);
         return (PyObject *)a;  /* numpy returns the input itself too */
     }
-    if (PyArray_NBYTES(a) < self->small_copy_bytes) {
+    if (numpy_copies(self, a)) {
         return PyArray_NewCopy(a, NPY_CORDER);
     }
     return NULL;
@@ -288,6 +360,7 @@ fastfunc_traverse(FastFunc *self, visitproc visit, void *arg)
     Py_VISIT(self->dict);
     Py_VISIT(self->channels_last);
     Py_VISIT(self->channels_first);
+    Py_VISIT(self->decisions);
     return 0;
 }
 
@@ -298,6 +371,7 @@ fastfunc_clear(FastFunc *self)
     Py_CLEAR(self->dict);
     Py_CLEAR(self->channels_last);
     Py_CLEAR(self->channels_first);
+    Py_CLEAR(self->decisions);
     return 0;
 }
 
@@ -381,9 +455,10 @@ static PyObject *
 fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 5) {
+    if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "wrap(func, kind, channels_last, channels_first, "
-                                         "small_copy_bytes): 5 arguments");
+                        "small_copy_bytes, decisions, decided_below, numpy_run_bytes): "
+                        "8 arguments");
         return NULL;
     }
     if (!PyCallable_Check(args[0])) {
@@ -410,6 +485,23 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "wrap: small_copy_bytes must be >= 0");
         return NULL;
     }
+    if (args[5] != Py_None && !PyDict_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "wrap: decisions must be a dict or None");
+        return NULL;
+    }
+    Py_ssize_t decided_below = PyLong_AsSsize_t(args[6]);
+    if (decided_below == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t numpy_run_bytes = PyLong_AsSsize_t(args[7]);
+    if (numpy_run_bytes == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (decided_below < 0 || numpy_run_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "wrap: decided_below and numpy_run_bytes must be >= 0");
+        return NULL;
+    }
     FastFunc *self = PyObject_GC_New(FastFunc, &FastFuncType);
     if (self == NULL) {
         return NULL;
@@ -424,14 +516,18 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->vectorcall = fastfunc_vectorcall;
     self->kind = (int)kind;
     self->small_copy_bytes = (npy_intp)small;
+    self->decisions = args[5] == Py_None ? NULL : args[5];
+    Py_XINCREF(self->decisions);
+    self->decided_below = (npy_intp)decided_below;
+    self->numpy_run_bytes = (npy_intp)numpy_run_bytes;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
 static PyMethodDef module_methods[] = {
     {"wrap", (PyCFunction)(void (*)(void))fastcall_wrap, METH_FASTCALL,
-     "wrap(func, kind, channels_last, channels_first, small_copy_bytes): func with a C "
-     "entry for its "
+     "wrap(func, kind, channels_last, channels_first, small_copy_bytes, decisions, "
+     "decided_below, numpy_run_bytes): func with a C entry for its "
      "common call (kind: 0 batch_flatten, 1 flatten, 2 ascontiguousarray, "
      "3 Flatten.__call__)."},
     {NULL, NULL, 0, NULL},

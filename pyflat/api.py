@@ -529,6 +529,6 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
 
 if not TYPE_CHECKING:  # C entries for the common calls (pyflat/_fast.py); mypy sees the defs
     from ._fast import wrap as _wrap
-    batch_flatten = _wrap(batch_flatten, "batch_flatten", KERNEL_MIN_BYTES)
-    flatten = _wrap(flatten, "flatten", KERNEL_MIN_BYTES)
-    ascontiguousarray = _wrap(ascontiguousarray, "ascontiguousarray", KERNEL_MIN_BYTES)
+    batch_flatten = _wrap(batch_flatten, "batch_flatten")
+    flatten = _wrap(flatten, "flatten")
+    ascontiguousarray = _wrap(ascontiguousarray, "ascontiguousarray")

@@ -268,5 +268,4 @@ class Flatten:
 
 if not TYPE_CHECKING:  # a C entry for the common call (pyflat/_fast.py); mypy sees the def
     from ._fast import wrap as _wrap
-    from .api import KERNEL_MIN_BYTES as _KERNEL_MIN_BYTES
-    Flatten.__call__ = _wrap(Flatten.__call__, "layer_call", _KERNEL_MIN_BYTES)
+    Flatten.__call__ = _wrap(Flatten.__call__, "layer_call")
