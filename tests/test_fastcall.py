@@ -190,18 +190,24 @@ def test_results_are_not_kept() -> None:
     they were (a missing or extra reference would show here)."""
     x = np.zeros((4, 3, 2), np.float32)
     s = np.zeros((4, 6), np.float32)[:, ::2]
+    m = np.zeros((64, 32), np.float32)[:, :16]  # 4 KB: a decision read from api's cache
+    c = np.zeros((5, 3, 8, 8))  # channels_first, 4 KB
     layer_ = pyflat.Flatten()
     calls = [lambda: pyflat.batch_flatten(x), lambda: pyflat.batch_flatten(s),
              lambda: pyflat.flatten(x), lambda: pyflat.flatten(x, 1),
              lambda: pyflat.flatten(x[0], 0), lambda: pyflat.ascontiguousarray(x),
              lambda: pyflat.ascontiguousarray(s), lambda: layer_(x), lambda: layer_(s),
              lambda: pyflat.batch_flatten(x, data_format="channels_last"),
-             lambda: pyflat.batch_flatten(np.zeros(0))]
+             lambda: pyflat.batch_flatten(np.zeros(0)), lambda: pyflat.batch_flatten(m),
+             lambda: pyflat.ascontiguousarray(m),
+             lambda: pyflat.batch_flatten(c, data_format="channels_first"),
+             lambda: pyflat.batch_flatten(c[:, :, ::2], data_format="channels_first")]
     for call in calls:
         call()
     gc.collect()
     before = (sys.getrefcount(x), sys.getrefcount(s), sys.getrefcount(layer_),
-              sys.getrefcount("channels_last"))
+              sys.getrefcount(m), sys.getrefcount(c), sys.getrefcount(m.dtype),
+              sys.getrefcount("channels_last"), sys.getrefcount("channels_first"))
     for _ in range(1000):
         for call in calls:
             r = call()
@@ -209,7 +215,8 @@ def test_results_are_not_kept() -> None:
             del r
     gc.collect()
     after = (sys.getrefcount(x), sys.getrefcount(s), sys.getrefcount(layer_),
-             sys.getrefcount("channels_last"))
+             sys.getrefcount(m), sys.getrefcount(c), sys.getrefcount(m.dtype),
+             sys.getrefcount("channels_last"), sys.getrefcount("channels_first"))
     assert after == before
 
 
@@ -334,3 +341,26 @@ def test_wrap_checks_its_arguments() -> None:
     with pytest.raises(TypeError):
         _fastcall.wrap(*good[:-1])
     assert python_impl(layer.Flatten.__call__).__name__ == "__call__"
+
+
+@pytest.mark.parametrize("takes", [True, False, None])
+def test_decisions_read_from_the_cache(monkeypatch: pytest.MonkeyPatch, takes: Any) -> None:
+    """Whoever copies (the kernel, numpy in C, numpy in Python), the result
+    is the same; the C entry follows api's decision cache, whatever it says."""
+    a = np.arange(6 * 64 * 8, dtype=np.float32).reshape(6, 64, 8).transpose(0, 2, 1)  # 12 KB
+    cf = np.arange(5 * 3 * 8 * 8, dtype=np.float64).reshape(5, 3, 8, 8)[:, :, :, ::2]
+    for view, call, want in [
+            (a, pyflat.batch_flatten, a.reshape(6, -1)),
+            (a, pyflat.ascontiguousarray, a.copy()),
+            (np.moveaxis(cf, 1, -1), lambda x: pyflat.batch_flatten(cf, data_format="channels_first"),
+             np.moveaxis(cf, 1, -1).reshape(5, -1))]:
+        key = (view.shape, view.strides, view.dtype)
+        if takes is None:
+            monkeypatch.delitem(api._KERNEL_TAKES, key, raising=False)
+        else:
+            monkeypatch.setitem(api._KERNEL_TAKES, key, takes)
+        for _ in range(2):
+            r = call(view)
+            assert type(r) is np.ndarray and r.flags.c_contiguous and r.flags.writeable
+            assert r.tobytes() == want.tobytes() and r.shape == want.shape
+            assert not np.shares_memory(r, a) and not np.shares_memory(r, cf)
