@@ -49,22 +49,15 @@ def wrap(func: _F, kind: str) -> _F:
     """``func`` with a C entry for its common call, or ``func`` itself
     without the extension.  ``kind``: ``"batch_flatten"``, ``"flatten"``,
     ``"ascontiguousarray"`` or ``"layer_call"`` (``Flatten.__call__``).
-    The C entry copies with numpy what api's fast paths copy with numpy
-    (tiny copies, and layouts :func:`api.kernel_takes_small` has decided
-    for numpy), and leaves the others to ``func``."""
+    The C entry copies as api's fast paths do, with numpy or by calling
+    ``api._kernel_copy``, where :func:`api.kernel_takes_small` has decided
+    (tiny copies, layouts in its cache), and leaves the others to ``func``."""
     if _module is None:
         return func
     code = {"batch_flatten": _module.BATCH_FLATTEN, "flatten": _module.FLATTEN,
             "ascontiguousarray": _module.ASCONTIGUOUSARRAY,
             "layer_call": _module.LAYER_CALL}[kind]
-    from . import api
-    # Copies under decided_below bytes are api.kernel_takes_small's to decide
-    # (api.numpy_or_kernel); the C entry reads its decisions, never writes.
-    decided_below = max(api.SMALL_COPY_BYTES, min(api.SIMPLE_COPY_BYTES, api.ONE_THREAD_BYTES))
-    decisions: Optional[dict] = api._KERNEL_TAKES  # type: ignore[type-arg]
-    if not (api.numpy_or_kernel(decided_below - 1) and not api.numpy_or_kernel(decided_below)):
-        decisions = None  # not a plain bound any more: tiny copies only
-    wrapper = _module.wrap(func, code, api.CHANNELS_LAST, api.CHANNELS_FIRST,
-                           api.KERNEL_MIN_BYTES, decisions, decided_below, api.NUMPY_RUN_BYTES)
+    from . import api  # its settings and decision cache, read by the C entry at each copy
+    wrapper = _module.wrap(func, code, api.CHANNELS_LAST, api.CHANNELS_FIRST, vars(api))
     functools.update_wrapper(wrapper, func)
     return wrapper  # type: ignore[no-any-return]

@@ -2,11 +2,10 @@
  * pyflat._fastcall: a CPython-level entry for the common calls of the public
  * functions (issue 13, per-call overhead at numpy's level).
  *
- * wrap(func, kind, channels_last, channels_first, small_copy_bytes, decisions,
- * decided_below, numpy_run_bytes) returns a callable that answers the common
- * case itself and forwards every other call, arguments
- * untouched, to ``func`` (the Python implementation), so results, identity
- * and errors are the Python implementation's:
+ * wrap(func, kind, channels_last, channels_first, api) returns a callable
+ * that answers the common case itself and forwards every other call,
+ * arguments untouched, to ``func`` (the Python implementation), so results,
+ * identity and errors are the Python implementation's:
  *
  *   kind 0, batch_flatten(a), batch_flatten(a, data_format=CHANNELS_LAST or
  *           CHANNELS_FIRST) (the constants, or literals: Python interns them)
@@ -14,15 +13,15 @@
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
  *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants)
  *
- * for an exact numpy.ndarray ``a``: a view when it (channels_first: its
- * transpose moving axis 1 to the end) is C-contiguous (what the
- * Python fast paths return), numpy's own copy when it is not and the Python
- * implementation would copy it with numpy too: fewer than
- * ``small_copy_bytes`` bytes (api.KERNEL_MIN_BYTES), or under
- * ``decided_below`` bytes and decided for numpy by api.kernel_takes_small
- * (its rule on contiguous rows of ``numpy_run_bytes``, or a False in its
- * decision cache ``decisions``, read here, never written).  Anything else
- * goes to ``func``.
+ * for an exact numpy.ndarray ``a``, as the Python fast paths (pyflat/api.py)
+ * do: a view when ``a`` (channels_first: its transpose moving axis 1 to the
+ * end) is C-contiguous; else, for a copy that api.numpy_or_kernel admits,
+ * numpy's copy or api._kernel_copy(view, batch, None), whichever
+ * api.kernel_takes_small has chosen (tiny copies, rows contiguous in the
+ * source, or the decision in its cache: read, never written).  A layout not
+ * decided yet, and everything else, goes to ``func``.  ``api`` is
+ * pyflat.api's globals: its settings (SMALL_COPY_BYTES, ...) are read at
+ * each copy, so that switching them (tests do) acts here too.
  *
  * The wrapper is a descriptor like a Python function (Flatten.__call__ binds),
  * has a __dict__ (functools.update_wrapper fills __name__, __doc__,
@@ -47,13 +46,35 @@ typedef struct {
     PyObject *channels_first; /* api.CHANNELS_FIRST, likewise */
     vectorcallfunc vectorcall;
     int kind;
-    npy_intp small_copy_bytes;
-    PyObject *decisions;      /* api._KERNEL_TAKES, or NULL */
-    npy_intp decided_below;   /* copies of fewer bytes have a decision there */
-    npy_intp numpy_run_bytes; /* api.NUMPY_RUN_BYTES */
+    PyObject *api;            /* pyflat.api's globals: its settings, read at each copy */
 } FastFunc;
 
 static PyObject *str_data_format;  /* interned "data_format" */
+/* api's names, interned: the settings of its small-copy fast paths, its
+ * decision cache and its kernel copy, read live (tests switch them). */
+static PyObject *str_small_copy_bytes, *str_simple_copy_bytes, *str_one_thread_bytes,
+                *str_kernel_min_bytes, *str_numpy_run_bytes, *str_kernel_takes,
+                *str_kernel_copy;
+
+/* api's integer setting ``name`` in *value: 1, or 0 where it is not an int
+ * (the Python implementation then decides). */
+static int
+api_setting(FastFunc *self, PyObject *name, npy_intp *value)
+{
+    PyObject *v = PyDict_GetItemWithError(self->api, name);  /* borrowed */
+    if (v == NULL || !PyLong_Check(v)) {
+        PyErr_Clear();
+        return 0;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (n == -1 && PyErr_Occurred()) || n > NPY_MAX_INTP || n < NPY_MIN_INTP) {
+        PyErr_Clear();
+        return 0;
+    }
+    *value = (npy_intp)n;
+    return 1;
+}
 
 /* Fast paths return a new reference, or NULL: with an exception set, an
  * error to raise (unless it is a TypeError or ValueError: then the Python
@@ -89,45 +110,85 @@ done:
     return key;
 }
 
-/* Whether the Python implementation copies ``view`` (at least 1-d, not
- * C-contiguous, under api's small-copy bound) with numpy rather than the
- * kernel, as api.kernel_takes_small decides: tiny copies; rows contiguous in
- * the source of NUMPY_RUN_BYTES or more; layouts it has decided for numpy
- * (a False in its decision cache).  0 where unknown here: a layout not
- * decided yet, or one the kernel takes (the Python implementation copies). */
+enum { COPIER_UNKNOWN, COPIER_NUMPY, COPIER_KERNEL };
+
+/* Who the Python implementation's fast path copies ``view`` (at least 1-d,
+ * not C-contiguous) with, as api.kernel_takes_small decides: numpy for tiny
+ * copies, for rows contiguous in the source of NUMPY_RUN_BYTES or more, and
+ * for layouts whose decision (in its cache) is False; the kernel for those
+ * whose decision is True.  COPIER_UNKNOWN for the rest: a layout not decided
+ * yet, a copy too big for that cache (the Python implementation decides). */
 static int
-numpy_copies(FastFunc *self, PyArrayObject *view)
+copier_of(FastFunc *self, PyArrayObject *view)
 {
-    npy_intp nbytes = PyArray_NBYTES(view);
-    if (nbytes < self->small_copy_bytes) {
-        return 1;
+    npy_intp nbytes = PyArray_NBYTES(view), small, simple, one_thread, kernel_min, run;
+    /* api's fast paths copy only what api.numpy_or_kernel(nbytes) admits */
+    if (!api_setting(self, str_small_copy_bytes, &small)) {
+        return COPIER_UNKNOWN;
     }
-    if (self->decisions == NULL || nbytes >= self->decided_below) {
-        return 0;
+    if (nbytes >= small) {
+        if (!api_setting(self, str_simple_copy_bytes, &simple)
+                || !api_setting(self, str_one_thread_bytes, &one_thread)
+                || nbytes >= simple || nbytes >= one_thread) {
+            return COPIER_UNKNOWN;
+        }
+    }
+    /* api.kernel_takes_small */
+    if (!api_setting(self, str_kernel_min_bytes, &kernel_min)) {
+        return COPIER_UNKNOWN;
+    }
+    if (nbytes < kernel_min) {
+        return COPIER_NUMPY;
+    }
+    if (!api_setting(self, str_numpy_run_bytes, &run)) {
+        return COPIER_UNKNOWN;
     }
     int last = PyArray_NDIM(view) - 1;
     npy_intp itemsize = PyArray_ITEMSIZE(view);
-    if (PyArray_STRIDE(view, last) == itemsize
-            && PyArray_DIM(view, last) * itemsize >= self->numpy_run_bytes) {
-        return 1;  /* (nbytes bounds the product: no overflow) */
+    if (PyArray_STRIDE(view, last) == itemsize && PyArray_DIM(view, last) * itemsize >= run) {
+        return COPIER_NUMPY;  /* (the product is at most nbytes: no overflow) */
+    }
+    PyObject *decisions = PyDict_GetItemWithError(self->api, str_kernel_takes);  /* borrowed */
+    if (decisions == NULL || !PyDict_Check(decisions)) {
+        PyErr_Clear();
+        return COPIER_UNKNOWN;
     }
     PyObject *key = layout_key(view);
     if (key == NULL) {
         PyErr_Clear();  /* the Python implementation decides */
-        return 0;
+        return COPIER_UNKNOWN;
     }
-    PyObject *takes = PyDict_GetItemWithError(self->decisions, key);  /* borrowed */
+    Py_INCREF(decisions);  /* the key's hash or comparison may run Python code */
+    PyObject *takes = PyDict_GetItemWithError(decisions, key);  /* borrowed */
+    int copier = takes == Py_False ? COPIER_NUMPY
+                 : takes == Py_True ? COPIER_KERNEL : COPIER_UNKNOWN;
+    Py_DECREF(decisions);
     Py_DECREF(key);
-    if (takes == NULL) {
+    PyErr_Clear();
+    return copier;
+}
+
+/* api._kernel_copy(view, batch, None), batch NULL for None: what the Python
+ * fast paths call for a copy the kernel takes (num_threads None). */
+static PyObject *
+call_kernel_copy(FastFunc *self, PyArrayObject *view, PyObject *batch)
+{
+    PyObject *kernel_copy = PyDict_GetItemWithError(self->api, str_kernel_copy);  /* borrowed */
+    if (kernel_copy == NULL) {
         PyErr_Clear();
-        return 0;
+        return NULL;  /* the Python implementation copies */
     }
-    return takes == Py_False;
+    Py_INCREF(kernel_copy);
+    PyObject *args[3] = {(PyObject *)view, batch != NULL ? batch : Py_None, Py_None};
+    PyObject *result = PyObject_Vectorcall(kernel_copy, args, 3, NULL);
+    Py_DECREF(kernel_copy);
+    return result;
 }
 
 /* a.reshape(len(a), -1) when a is C-contiguous; else, when small, numpy's
  * C-order copy of it (a.copy() for 2-d, a.reshape(len(a), -1) then a copy if
- * that is not contiguous), as api.batch_flatten's fast path does. */
+ * that is not contiguous) or the kernel's (api._kernel_copy(a, len(a),
+ * None)), as api.batch_flatten's fast path does. */
 static PyObject *
 batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
 {
@@ -144,8 +205,18 @@ batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
     if (PyArray_IS_C_CONTIGUOUS(a)) {
         return PyArray_Newshape(a, &shape, NPY_CORDER);
     }
-    if (!numpy_copies(self, a)) {
+    int copier = copier_of(self, a);
+    if (copier == COPIER_UNKNOWN) {
         return NULL;
+    }
+    if (copier == COPIER_KERNEL) {
+        PyObject *length = PyLong_FromSsize_t((Py_ssize_t)batch);
+        if (length == NULL) {
+            return NULL;
+        }
+        PyObject *result = call_kernel_copy(self, a, length);
+        Py_DECREF(length);
+        return result;
     }
     if (ndim == 2) {
         return PyArray_NewCopy(a, NPY_CORDER);
@@ -292,10 +363,14 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
         Py_INCREF(a);
         return (PyObject *)a;  /* numpy returns the input itself too */
     }
-    if (numpy_copies(self, a)) {
+    switch (copier_of(self, a)) {
+    case COPIER_NUMPY:
         return PyArray_NewCopy(a, NPY_CORDER);
+    case COPIER_KERNEL:
+        return call_kernel_copy(self, a, NULL);
+    default:
+        return NULL;
     }
-    return NULL;
 }
 
 static PyObject *
@@ -360,7 +435,7 @@ fastfunc_traverse(FastFunc *self, visitproc visit, void *arg)
     Py_VISIT(self->dict);
     Py_VISIT(self->channels_last);
     Py_VISIT(self->channels_first);
-    Py_VISIT(self->decisions);
+    Py_VISIT(self->api);
     return 0;
 }
 
@@ -371,7 +446,7 @@ fastfunc_clear(FastFunc *self)
     Py_CLEAR(self->dict);
     Py_CLEAR(self->channels_last);
     Py_CLEAR(self->channels_first);
-    Py_CLEAR(self->decisions);
+    Py_CLEAR(self->api);
     return 0;
 }
 
@@ -455,10 +530,9 @@ static PyObject *
 fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "wrap(func, kind, channels_last, channels_first, "
-                        "small_copy_bytes, decisions, decided_below, numpy_run_bytes): "
-                        "8 arguments");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "wrap(func, kind, channels_last, channels_first, api): 5 arguments");
         return NULL;
     }
     if (!PyCallable_Check(args[0])) {
@@ -477,29 +551,8 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "wrap: channels_last and channels_first must be str");
         return NULL;
     }
-    Py_ssize_t small = PyLong_AsSsize_t(args[4]);
-    if (small == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (small < 0) {
-        PyErr_SetString(PyExc_ValueError, "wrap: small_copy_bytes must be >= 0");
-        return NULL;
-    }
-    if (args[5] != Py_None && !PyDict_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "wrap: decisions must be a dict or None");
-        return NULL;
-    }
-    Py_ssize_t decided_below = PyLong_AsSsize_t(args[6]);
-    if (decided_below == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t numpy_run_bytes = PyLong_AsSsize_t(args[7]);
-    if (numpy_run_bytes == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (decided_below < 0 || numpy_run_bytes < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "wrap: decided_below and numpy_run_bytes must be >= 0");
+    if (!PyDict_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "wrap: api must be a dict (pyflat.api's globals)");
         return NULL;
     }
     FastFunc *self = PyObject_GC_New(FastFunc, &FastFuncType);
@@ -513,21 +566,17 @@ fastcall_wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->channels_last = args[2];
     Py_INCREF(args[3]);
     self->channels_first = args[3];
+    Py_INCREF(args[4]);
+    self->api = args[4];
     self->vectorcall = fastfunc_vectorcall;
     self->kind = (int)kind;
-    self->small_copy_bytes = (npy_intp)small;
-    self->decisions = args[5] == Py_None ? NULL : args[5];
-    Py_XINCREF(self->decisions);
-    self->decided_below = (npy_intp)decided_below;
-    self->numpy_run_bytes = (npy_intp)numpy_run_bytes;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
 static PyMethodDef module_methods[] = {
     {"wrap", (PyCFunction)(void (*)(void))fastcall_wrap, METH_FASTCALL,
-     "wrap(func, kind, channels_last, channels_first, small_copy_bytes, decisions, "
-     "decided_below, numpy_run_bytes): func with a C entry for its "
+     "wrap(func, kind, channels_last, channels_first, api): func with a C entry for its "
      "common call (kind: 0 batch_flatten, 1 flatten, 2 ascontiguousarray, "
      "3 Flatten.__call__)."},
     {NULL, NULL, 0, NULL},
@@ -548,9 +597,23 @@ PyInit__fastcall(void)
     if (PyType_Ready(&FastFuncType) < 0) {
         return NULL;
     }
-    str_data_format = PyUnicode_InternFromString("data_format");
-    if (str_data_format == NULL) {
-        return NULL;
+    static const struct { PyObject **str; const char *text; } names[] = {
+        {&str_data_format, "data_format"},
+        {&str_small_copy_bytes, "SMALL_COPY_BYTES"},
+        {&str_simple_copy_bytes, "SIMPLE_COPY_BYTES"},
+        {&str_one_thread_bytes, "ONE_THREAD_BYTES"},
+        {&str_kernel_min_bytes, "KERNEL_MIN_BYTES"},
+        {&str_numpy_run_bytes, "NUMPY_RUN_BYTES"},
+        {&str_kernel_takes, "_KERNEL_TAKES"},
+        {&str_kernel_copy, "_kernel_copy"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (*names[i].str == NULL) {
+            *names[i].str = PyUnicode_InternFromString(names[i].text);
+            if (*names[i].str == NULL) {
+                return NULL;
+            }
+        }
     }
     PyObject *module = PyModule_Create(&fastcall_module);
     if (module == NULL) {
