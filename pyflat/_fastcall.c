@@ -9,7 +9,8 @@
  *
  *   kind 0, batch_flatten(a), batch_flatten(a, data_format=CHANNELS_LAST or
  *           CHANNELS_FIRST) (the constants, or literals: Python interns them)
- *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1)
+ *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1) (the ints, by
+ *           identity, as api.flatten compares them)
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
  *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants)
  *
@@ -276,16 +277,9 @@ batch_flatten_as(FastFunc *self, PyArrayObject *a, int format)
     return format == 0 ? batch_view_or_small_copy(self, a) : batch_view_or_small_copy_cf(self, a);
 }
 
-static int
-is_exact_int(PyObject *o, long value)
-{
-    if (!PyLong_CheckExact(o)) {
-        return 0;
-    }
-    int overflow = 0;
-    long v = PyLong_AsLongAndOverflow(o, &overflow);
-    return !overflow && v == value;  /* cannot fail for an exact int */
-}
+/* The ints 0, 1 and -1 (CPython's cached small ints): api.flatten's fast path
+ * compares start_dim and end_dim with them by identity. */
+static PyObject *int_zero, *int_one, *int_minus_one;
 
 static PyObject *
 fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -318,11 +312,11 @@ fast_flatten(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         return NULL;
     }
     PyArrayObject *a = (PyArrayObject *)args[0];
-    if (!PyArray_IS_C_CONTIGUOUS(a) || (nargs == 3 && !is_exact_int(args[2], -1))) {
+    if (!PyArray_IS_C_CONTIGUOUS(a) || (nargs == 3 && args[2] != int_minus_one)) {
         return NULL;
     }
     int ndim = PyArray_NDIM(a);
-    if (nargs == 1 || is_exact_int(args[1], 0)) {
+    if (nargs == 1 || args[1] == int_zero) {
         if (ndim > 1) {
             npy_intp dims[1] = {-1};
             PyArray_Dims shape = {dims, 1};
@@ -334,7 +328,7 @@ fast_flatten(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         }
         return NULL;
     }
-    if (is_exact_int(args[1], 1)) {
+    if (args[1] == int_one) {
         if (ndim > 2 && PyArray_DIM(a, 0) > 0) {
             npy_intp dims[2] = {PyArray_DIM(a, 0), -1};
             PyArray_Dims shape = {dims, 2};
@@ -607,6 +601,11 @@ PyInit__fastcall(void)
         {&str_kernel_takes, "_KERNEL_TAKES"},
         {&str_kernel_copy, "_kernel_copy"},
     };
+    if (int_zero == NULL && ((int_zero = PyLong_FromLong(0)) == NULL
+                             || (int_one = PyLong_FromLong(1)) == NULL
+                             || (int_minus_one = PyLong_FromLong(-1)) == NULL)) {
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (*names[i].str == NULL) {
             *names[i].str = PyUnicode_InternFromString(names[i].text);
