@@ -1,0 +1,288 @@
+"""Measure pyflat on fuzzed layouts (:mod:`.fuzz`) against each layout's
+traffic limit and against numpy, side by side in one process.
+
+For each layout, four callables are timed in interleaved rounds (one call
+of each per round, best of ``repeat`` rounds after a warm-up, each timing
+looping the call until it lasts ``min_seconds``):
+
+- ``kernel``: pyflat's C kernel into a preallocated, touched ``out``
+  (``_kernel.copy_into`` with ``decline_simple_below=0``: always the kernel);
+- ``memcpy``: ``memcpy`` of the output's bytes on the same number of threads;
+- ``numpy``: ``np.ascontiguousarray(view).reshape(n, -1)``, end to end;
+- ``pyflat``: ``pyflat.batch_flatten(a, data_format=..., num_threads=T)``,
+  end to end (allocating its result, as numpy does).
+
+Before timing, the kernel's and pyflat's results are compared byte for byte
+with numpy's.
+
+The **traffic limit** of a layout is the time the memory traffic it must
+cause takes at memcpy's speed: ``memcpy seconds x (source lines x 64 + output
+bytes) / (2 x output bytes)``, where *source lines* is the exact number of
+distinct 64-byte lines (of the real addresses) the input's elements touch
+(:func:`source_lines`).  The kernel's **fraction of the limit** is limit /
+kernel seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+import pyflat
+from pyflat import _kernel
+
+from .fuzz import FuzzLayout, flattened_view, itemsize_class, layouts
+from .impls import _libc_memcpy
+from .runner import WrongResult, calls_per_repetition, seconds_per_call
+
+__all__ = ["FuzzSettings", "FuzzResult", "source_lines", "SharedMemcpy", "measure",
+           "measure_all", "IMPLS"]
+
+LINE = 64
+IMPLS = ("kernel", "memcpy", "numpy", "pyflat")
+
+
+@dataclass(frozen=True)
+class FuzzSettings:
+    """A fuzz run: layouts ``0 .. count-1`` of ``seed`` with outputs of
+    ``min_bytes`` to ``max_bytes``, measured on ``threads`` threads, best of
+    ``repeat`` rounds, each timing lasting at least ``min_seconds``."""
+
+    seed: int
+    count: int
+    threads: int
+    min_bytes: int
+    max_bytes: int
+    repeat: int = 5
+    min_seconds: float = 2e-3
+
+
+@dataclass
+class FuzzResult:
+    """One layout's measurement.  ``seconds`` has a best time per name in
+    :data:`IMPLS`; ``plan_kernel`` is the kernel ``pyflat.explain`` names."""
+
+    layout: FuzzLayout
+    source_lines: int
+    seconds: dict
+    plan_kernel: str
+    explain_text: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def output_bytes(self) -> int:
+        return self.layout.output_bytes
+
+    @property
+    def traffic(self) -> float:
+        """(source lines x 64 + output bytes) / (2 x output bytes)."""
+        return (self.source_lines * LINE + self.output_bytes) / (2 * self.output_bytes)
+
+    @property
+    def limit_seconds(self) -> float:
+        return self.seconds["memcpy"] * self.traffic
+
+    def fraction_of_limit(self, impl: str = "kernel") -> float:
+        return self.limit_seconds / self.seconds[impl]
+
+    def fraction_of_memcpy(self, impl: str = "kernel") -> float:
+        return self.seconds["memcpy"] / self.seconds[impl]
+
+    @property
+    def speedup_vs_numpy(self) -> float:
+        """numpy's time over pyflat's, end to end (above 1: pyflat is faster)."""
+        return self.seconds["numpy"] / self.seconds["pyflat"]
+
+    def as_dict(self) -> dict:
+        lay = self.layout
+        view_shape, view_strides = lay.view_strides()
+        return {
+            "index": lay.index, "seed": lay.seed, "kind": lay.kind,
+            "description": lay.description, "dtype": str(lay.dtype),
+            "dtype_descr": repr(lay.dtype.descr) if lay.dtype.fields else lay.dtype.str,
+            "itemsize": lay.itemsize, "itemsize_class": itemsize_class(lay.itemsize),
+            "shape": list(lay.shape), "strides": list(lay.strides),
+            "data_format": lay.data_format, "view_shape": list(view_shape),
+            "view_strides": list(view_strides), "offset": lay.offset,
+            "buffer_bytes": lay.buffer_bytes, "output_bytes": self.output_bytes,
+            "source_lines": self.source_lines, "traffic": self.traffic,
+            "seconds": dict(self.seconds), "limit_seconds": self.limit_seconds,
+            "fraction_of_limit": {"kernel": self.fraction_of_limit("kernel"),
+                                  "pyflat": self.fraction_of_limit("pyflat"),
+                                  "numpy": self.fraction_of_limit("numpy")},
+            "fraction_of_memcpy": {"kernel": self.fraction_of_memcpy("kernel"),
+                                   "pyflat": self.fraction_of_memcpy("pyflat"),
+                                   "numpy": self.fraction_of_memcpy("numpy")},
+            "speedup_vs_numpy": {"pyflat": self.speedup_vs_numpy,
+                                 "kernel": self.seconds["numpy"] / self.seconds["kernel"]},
+            "plan_kernel": self.plan_kernel,
+            "explain": self.explain_text,
+        }
+
+
+# -- the traffic a layout must cause ---------------------------------------------
+
+def source_lines(a: np.ndarray) -> int:
+    """The exact number of distinct 64-byte lines (of real addresses) that the
+    elements of ``a`` touch.
+
+    Marks, in a byte map laid over the span of ``a``'s memory with the same
+    alignment to 64, the first and last byte of every element (an element of
+    at most 64 bytes lies in at most two lines, the ones holding those bytes;
+    when no element can straddle a line, only the first byte), then counts
+    the lines with a mark.  Costs one strided write of 1 or 2 bytes per element
+    and one pass over the span; for elements over 64 bytes it marks every
+    byte.
+    """
+    if a.size == 0:
+        return 0
+    itemsize = a.dtype.itemsize
+    address = a.__array_interface__["data"][0]
+    low = sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides))
+    high = sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) + itemsize
+    first_line = (address + low) // LINE
+    last_line = (address + high - 1) // LINE
+    marks = np.zeros((last_line - first_line + 1) * LINE, np.uint8)
+    start = address - first_line * LINE  # element 0 in the map
+    aligned = (LINE % itemsize == 0 and address % itemsize == 0
+               and all(s % itemsize == 0 for s in a.strides))
+    if itemsize > LINE:
+        probes, probe_stride = itemsize, 1
+    elif aligned or itemsize == 1:
+        probes, probe_stride = 1, 0
+    else:
+        probes, probe_stride = 2, itemsize - 1
+    view = np.lib.stride_tricks.as_strided(marks[start:], a.shape + (probes,),
+                                           a.strides + (probe_stride,))
+    view[...] = 1
+    words = marks.view(np.uint64).reshape(-1, LINE // 8)
+    return int(np.count_nonzero(np.bitwise_or.reduce(words, axis=1)))
+
+
+# -- memcpy of the same bytes, on the same threads ------------------------------
+
+class SharedMemcpy:
+    """``memcpy`` on ``threads`` threads between two touched buffers of
+    ``capacity`` bytes, made once for a whole run; :meth:`work` gives the
+    callable copying the first ``nbytes`` in ``threads`` equal slices."""
+
+    def __init__(self, capacity: int, threads: int) -> None:
+        self.src = np.ones(capacity, np.uint8)
+        self.dst = np.zeros(capacity, np.uint8)
+        self.dst.fill(1)
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
+
+    def work(self, nbytes: int) -> Callable[[], None]:
+        if nbytes > self.src.size:
+            raise ValueError(f"nbytes: {nbytes} is over the capacity {self.src.size}")
+        bounds = [nbytes * i // self.threads for i in range(self.threads + 1)]
+        src, dst = self.src.ctypes.data, self.dst.ctypes.data
+        first, *rest = [(dst + lo, src + lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+        pool = self.pool
+
+        def copy() -> None:
+            futures = [pool.submit(_libc_memcpy, *s) for s in rest]
+            _libc_memcpy(*first)  # the calling thread copies a slice too
+            for future in futures:
+                future.result()
+        return copy
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+# -- one layout -------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _same_bytes(result: np.ndarray, reference: np.ndarray) -> bool:
+    return (result.shape == reference.shape and result.dtype == reference.dtype
+            and result.flags.c_contiguous
+            and np.array_equal(result.reshape(-1).view(np.uint8),
+                               reference.reshape(-1).view(np.uint8)))
+
+
+def kernel_copy(view: np.ndarray, out: np.ndarray, threads: int) -> None:
+    """pyflat's C kernel, forced (never handing the copy to numpy)."""
+    if not _kernel.copy_into(view, out, num_threads=threads, decline_simple_below=0):
+        raise RuntimeError("the kernel declined a copy it was told to make")
+
+
+def measure(layout: FuzzLayout, a: np.ndarray, settings: FuzzSettings,
+            memcpy: SharedMemcpy) -> FuzzResult:
+    """Verify, then time, pyflat on one layout (see the module docstring).
+
+    Raises :class:`~pyflat.bench.runner.WrongResult` when the kernel's or
+    pyflat's bytes differ from numpy's.
+    """
+    threads, fmt = settings.threads, layout.data_format
+    view = flattened_view(layout, a)
+    n = a.shape[0]
+    reference = np.ascontiguousarray(view).reshape(n, -1)
+    out = np.empty_like(reference)
+    out.reshape(-1).view(np.uint8).fill(1)  # touch the pages: the kernel alone is timed, not page faults
+    kernel_copy(view, out, threads)
+    if not _same_bytes(out, reference):
+        raise WrongResult(f"the kernel gave a wrong result on fuzz layout "
+                          f"{layout.seed}/{layout.index}: {layout.description}")
+    result = pyflat.batch_flatten(a, data_format=fmt, num_threads=threads)
+    if not _same_bytes(result, reference):
+        raise WrongResult(f"pyflat.batch_flatten gave a wrong result on fuzz layout "
+                          f"{layout.seed}/{layout.index}: {layout.description}")
+    del result, reference
+
+    works = {
+        "kernel": lambda: kernel_copy(view, out, threads),
+        "memcpy": memcpy.work(layout.output_bytes),
+        "numpy": lambda: np.ascontiguousarray(view).reshape(n, -1),
+        "pyflat": lambda: pyflat.batch_flatten(a, data_format=fmt, num_threads=threads),
+    }
+    calls = {name: calls_per_repetition(work, settings.min_seconds)
+             for name, work in works.items()}
+    best = dict.fromkeys(works, math.inf)
+    for _ in range(settings.repeat):
+        with _gc_paused():
+            for name, work in works.items():
+                best[name] = min(best[name], seconds_per_call(work, calls[name]))
+    plan = pyflat.explain(a, data_format=fmt, num_threads=threads)
+    return FuzzResult(layout, source_lines(a), best, plan.kernel)
+
+
+def explain_text(layout: FuzzLayout, a: np.ndarray, threads: int) -> str:
+    """``pyflat.explain``'s text for the layout."""
+    return str(pyflat.explain(a, data_format=layout.data_format, num_threads=threads))
+
+
+def measure_all(settings: FuzzSettings,
+                progress: Optional[Callable[[FuzzResult], None]] = None) -> list[FuzzResult]:
+    """Every layout of the run, measured one at a time; ``progress(result)``
+    after each."""
+    memcpy = SharedMemcpy(settings.max_bytes, settings.threads)
+    results = []
+    try:
+        for layout, a in layouts(settings.seed, settings.count, settings.min_bytes,
+                                 settings.max_bytes):
+            result = measure(layout, a, settings, memcpy)
+            results.append(result)
+            del a
+            if progress is not None:
+                progress(result)
+    finally:
+        memcpy.close()
+    return results
