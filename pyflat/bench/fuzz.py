@@ -88,7 +88,8 @@ class FuzzLayout:
     The input has ``shape`` and byte ``strides``; its element ``i`` starts at
     byte ``offset + sum(i[k] * strides[k])`` of a base buffer of
     ``buffer_bytes``.  ``kind`` is the memory order drawn (one of
-    :data:`KINDS`); ``description`` says in a line how it was made.
+    :data:`KINDS`); ``description`` says in a line how it was made, and
+    ``order``, ``steps``, ``starts`` and ``broadcast_axis`` in numbers.
     """
 
     seed: int
@@ -101,6 +102,10 @@ class FuzzLayout:
     buffer_bytes: int
     data_format: str
     description: str
+    order: tuple = ()         # axes from outermost to innermost in the base buffer
+    steps: tuple = ()         # per axis: the slice step, negative when reversed
+    starts: tuple = ()        # per axis: elements skipped at the start of the slice
+    broadcast_axis: Optional[int] = None
 
     @property
     def itemsize(self) -> int:
@@ -270,12 +275,15 @@ def _attempt(rng: np.random.Generator, seed: int, index: int, min_bytes: int,
         parts.append("channels_first")
     description = f"{kind}: " + ", ".join(parts)
     return FuzzLayout(seed, index, kind, dtype, tuple(shape), tuple(strides), offset,
-                      buffer_bytes, data_format, description)
+                      buffer_bytes, data_format, description, tuple(order),
+                      tuple(-s if r else s for s, r in zip(steps, reversed_)), tuple(starts),
+                      broadcast.index(True) if any(broadcast) else None)
 
 
 def _dtype_name(dtype: np.dtype) -> str:
     if dtype.fields:
-        return "{" + ",".join(dtype.fields[name][0].str.lstrip("<>|=") for name in dtype.names) + "}"
+        fields = [dtype.fields[name][0] for name in dtype.names or ()]
+        return "{" + ",".join(field.str.lstrip("<>|=") for field in fields) + "}"
     return dtype.str.lstrip("<>|=") if dtype.kind in "VSU" else dtype.name
 
 

@@ -127,6 +127,7 @@ def render_scatter(report: FuzzReport) -> bytes:
     """PNG: the kernel's fraction of the traffic limit against output bytes
     (log x), colour by layout kind, marker by itemsize class."""
     import matplotlib
+    import matplotlib.ticker
     from matplotlib.figure import Figure  # no pyplot: no display, no global state
     from matplotlib.lines import Line2D
 
@@ -143,9 +144,14 @@ def render_scatter(report: FuzzReport) -> bytes:
                              color=colors(k), marker=marker, s=28, alpha=0.75,
                              edgecolors="none")
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xticks([x for x in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200)
+                     if report.settings.min_bytes / 2e6 <= x <= report.settings.max_bytes * 2e-6])
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xlabel("output size (MB, log scale)", fontsize=11)
-    axes.set_ylabel("kernel time at the traffic limit / kernel time", fontsize=11)
+    axes.set_ylabel("fraction of the traffic limit\n(limit seconds / kernel seconds)",
+                    fontsize=11)
     st = report.settings
     axes.set_title(f"pyflat kernel on {len(report.results)} fuzzed layouts (seed {st.seed}, "
                    f"{st.threads} thread(s)), {report.machine.get('cpu', '')}, "

@@ -107,7 +107,9 @@ class FuzzResult:
             "dtype_descr": repr(lay.dtype.descr) if lay.dtype.fields else lay.dtype.str,
             "itemsize": lay.itemsize, "itemsize_class": itemsize_class(lay.itemsize),
             "shape": list(lay.shape), "strides": list(lay.strides),
-            "data_format": lay.data_format, "view_shape": list(view_shape),
+            "data_format": lay.data_format, "order": list(lay.order),
+            "steps": list(lay.steps), "starts": list(lay.starts),
+            "broadcast_axis": lay.broadcast_axis, "view_shape": list(view_shape),
             "view_strides": list(view_strides), "offset": lay.offset,
             "buffer_bytes": lay.buffer_bytes, "output_bytes": self.output_bytes,
             "source_lines": self.source_lines, "traffic": self.traffic,
@@ -187,7 +189,7 @@ class SharedMemcpy:
         pool = self.pool
 
         def copy() -> None:
-            futures = [pool.submit(_libc_memcpy, *s) for s in rest]
+            futures = [pool.submit(_libc_memcpy, *s) for s in rest] if pool else []
             _libc_memcpy(*first)  # the calling thread copies a slice too
             for future in futures:
                 future.result()
@@ -236,7 +238,7 @@ def measure(layout: FuzzLayout, a: np.ndarray, settings: FuzzSettings,
     n = a.shape[0]
     reference = np.ascontiguousarray(view).reshape(n, -1)
     out = np.empty_like(reference)
-    out.reshape(-1).view(np.uint8).fill(1)  # touch the pages: the kernel alone is timed, not page faults
+    out.reshape(-1).view(np.uint8).fill(1)  # touch the pages: time the kernel, not page faults
     kernel_copy(view, out, threads)
     if not _same_bytes(out, reference):
         raise WrongResult(f"the kernel gave a wrong result on fuzz layout "
