@@ -267,9 +267,10 @@ def test_issue_11_reproducers_are_copied_exactly(name):
 # -- the command line --------------------------------------------------------------
 
 def test_ci_sized_fuzz_run_writes_json_and_plot(tmp_path, capsys):
-    report, png = tmp_path / "fuzz.json", tmp_path / "fuzz.png"
+    report, png, page = tmp_path / "fuzz.json", tmp_path / "fuzz.png", tmp_path / "FUZZ.md"
     argv = ["--fuzz", "3", "--seed", "5", "--fuzz-sizes", "16K-64K", "--threads", "1",
-            "--repeat", "1", "--json", str(report), "--plot", str(png)]
+            "--repeat", "1", "--json", str(report), "--plot", str(png),
+            "--markdown", str(page)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "3 layouts of seed 5" in out and "slower on" in out and "pyflat plan:" in out
@@ -296,6 +297,12 @@ def test_ci_sized_fuzz_run_writes_json_and_plot(tmp_path, capsys):
     assert summary["slower_than_numpy"] == sum(
         entry["speedup_vs_numpy"]["pyflat"] < 1 for entry in data["layouts"])
     assert png.read_bytes().startswith(PNG_MAGIC)
+    text = page.read_text()
+    assert "pyflat bench --fuzz 3 --seed 5" in text and "](fuzz.png)" in text
+    distribution = text.split("## The distribution")[1]
+    assert "log-uniform" in distribution
+    assert "``" not in distribution and ":data:" not in distribution  # reST made Markdown
+    assert text.count("pyflat plan:") == 3
 
 
 def test_pyflat_bench_fuzz_through_the_pyflat_command(capsys):
@@ -313,7 +320,6 @@ def test_pyflat_bench_fuzz_through_the_pyflat_command(capsys):
     (["--fuzz", "2", "--fuzz-sizes", "big"], "--fuzz-sizes"),
     (["--fuzz", "2", "--threads", "1,2"], "--threads"),
     (["--fuzz", "2", "--cases", "small_f32"], "--cases"),
-    (["--fuzz", "2", "--markdown", "r.md"], "--markdown"),
     (["--seed", "3"], "--seed"),
     (["--fuzz-sizes", "1M-2M"], "--fuzz-sizes"),
 ])

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 from pyflat.threads import available_cpus
 
 from .fuzz import MAX_BYTES, MIN_BYTES, make_array
-from .fuzz_report import FuzzReport, render_scatter
+from .fuzz_report import FuzzReport, markdown, render_scatter
 from .fuzz_run import FuzzResult, FuzzSettings, explain_text, measure_all
 from .machine import describe
 from .report import write_atomic
@@ -95,9 +95,8 @@ def _progress_bar(total: int) -> tuple[Callable[[FuzzResult], None], Callable[[]
 
 def settings_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> FuzzSettings:
     """The run's settings, or a parser error naming the option at fault."""
-    for option in ("cases", "markdown"):
-        if getattr(args, option):
-            p.error(f"--{option}: not available with --fuzz")
+    if args.cases:
+        p.error("--cases: not available with --fuzz (it draws its own layouts)")
     if args.threads and len(args.threads) > 1:
         p.error(f"--threads: --fuzz takes one thread count, got {args.threads}")
     threads = args.threads[0] if args.threads else available_cpus()
@@ -108,7 +107,8 @@ def settings_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> FuzzS
 
 
 def run(p: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """Measure, print the summary and the worst layouts, write --json / --plot."""
+    """Measure, print the summary and the worst layouts, write --json, --plot
+    and --markdown."""
     settings = settings_from(p, args)
     machine = describe(None)
     step, close = _progress_bar(settings.count)
@@ -134,6 +134,8 @@ def run(p: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str
         outputs[args.json] = report.to_json()
     if args.plot:
         outputs[args.plot] = render_scatter(report)
+    if args.markdown:
+        outputs[args.markdown] = markdown(report, args.plot, args.markdown)
     for path, data in outputs.items():
         write_atomic(path, data)
         print(f"wrote {path}")

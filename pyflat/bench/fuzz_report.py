@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
+from . import fuzz, fuzz_run
 from .fuzz import KINDS, itemsize_class
 from .fuzz_run import FuzzResult, FuzzSettings
 
-__all__ = ["FuzzReport", "TOLERANCE", "WORST", "render_scatter"]
+__all__ = ["FuzzReport", "TOLERANCE", "WORST", "render_scatter", "distribution_markdown"]
 
 TOLERANCE = 0.05  # "slower than numpy" beyond measurement noise: more than 5% slower
 WORST = 10
@@ -116,6 +119,77 @@ class FuzzReport:
             "worst": [r.layout.index for r in self.worst()],
             "layouts": [r.as_dict() for r in self.results],
         }, indent=1) + "\n"
+
+
+# -- Markdown ----------------------------------------------------------------------
+
+def _docstring_section(doc: str, title: str) -> str:
+    """The text under the reST heading ``title`` of ``doc``, as Markdown."""
+    match = re.search(rf"^{re.escape(title)}\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", doc,
+                      re.MULTILINE | re.DOTALL)
+    text = match.group(1).strip() if match else ""
+    return re.sub(r":\w+:`~?\.?([^`]+)`", r"`\1`", text.replace("``", "`"))
+
+
+def distribution_markdown() -> str:
+    """The layout distribution, from :mod:`.fuzz`'s docstring (one source)."""
+    return _docstring_section(fuzz.__doc__ or "", "The distribution")
+
+
+def _fraction_row(label: str, f: Optional[dict]) -> str:
+    if f is None:
+        return f"| {label} | - | - | - | - | - |"
+    return (f"| {label} | {f['count']} | {f['min']:.3f} | {f['p10']:.3f} | "
+            f"{f['median']:.3f} | {f['max']:.3f} |")
+
+
+def markdown(report: FuzzReport, plot_path: Optional[str] = None,
+             markdown_path: Optional[str] = None) -> str:
+    """A page for ``bench/FUZZ.md``: the run, its figures, the worst layouts
+    with their plans, the distribution and the definitions."""
+    s, st, m = report.summary(), report.settings, report.machine
+    lines = [
+        "# pyflat performance fuzzer", "",
+        f"Measured {report.date} on {m['cpu']}, {m['cores']} cores ({m['available_cpus']} "
+        f"available to the process); 1-minute load average at the start: "
+        f"{m['load_average']}.  ",
+        f"Python {m['python']}, numpy {m['numpy']}, pyflat {m['pyflat']} "
+        f"(SIMD: {m['pyflat_simd']}).  ",
+        f"{s['layouts']} layouts of seed {st.seed}, outputs of {st.min_bytes / 1e6:.3g} to "
+        f"{st.max_bytes / 1e6:.3g} MB, {st.threads} thread(s), best of {st.repeat} "
+        "interleaved rounds.", "",
+        "Regenerate this file, its plot and its JSON with:", "", "```sh", report.command,
+        "```", ""]
+    sp = s["speedup_vs_numpy"]
+    if sp is not None:
+        lines += [f"**pyflat end to end is slower than numpy on {s['slower_than_numpy']} of "
+                  f"{s['layouts']} layouts ({s['slower_than_numpy_beyond_tolerance']} by more "
+                  f"than {TOLERANCE:.0%}); median speedup {sp['median']:.2f}x, lowest "
+                  f"{sp['min']:.2f}x.**", ""]
+    if plot_path:
+        target = os.path.relpath(plot_path, os.path.dirname(markdown_path or "") or ".")
+        lines += [f"![the kernel's fraction of the traffic limit against output size]"
+                  f"({target})", ""]
+    lines += ["## Fraction of the traffic limit, outputs of 1 MB and more", "",
+              "| | layouts | min | p10 | median | max |", "|---|---:|---:|---:|---:|---:|",
+              _fraction_row("kernel into `out=`", s["kernel_fraction_of_limit"]),
+              _fraction_row("pyflat end to end", s["pyflat_fraction_of_limit"]),
+              _fraction_row("numpy end to end", s["numpy_fraction_of_limit"]), "",
+              "Plans chosen (`pyflat.explain(...).kernel`): " + ", ".join(
+                  f"{k} {v}" for k, v in sorted(s["plan_kernels"].items())) + ".", "",
+              f"## The {min(WORST, len(report.results))} worst layouts", ""]
+    for r in report.worst():
+        lines += [f"- **#{r.layout.index}**, {r.fraction_of_limit():.3f} of the limit "
+                  f"({r.fraction_of_memcpy():.3f} of memcpy, traffic {r.traffic:.2f}x), "
+                  f"{r.output_bytes / 1e6:.2f} MB, end to end {r.speedup_vs_numpy:.2f}x "
+                  f"numpy: {r.layout.description}"]
+        if r.explain_text:
+            lines += ["", "  ```", *("  " + line for line in r.explain_text.splitlines()),
+                      "  ```"]
+    lines += ["", "## The distribution", "", distribution_markdown(), "",
+              "## Definitions", "", _docstring_section(fuzz_run.__doc__ or "", "Definitions"),
+              ""]
+    return "\n".join(lines)
 
 
 # -- the scatter plot -----------------------------------------------------------------

@@ -1,26 +1,39 @@
 """Measure pyflat on fuzzed layouts (:mod:`.fuzz`) against each layout's
 traffic limit and against numpy, side by side in one process.
 
-For each layout, four callables are timed in interleaved rounds (one call
-of each per round, best of ``repeat`` rounds after a warm-up, each timing
-looping the call until it lasts ``min_seconds``):
+Definitions
+-----------
+- For each layout four callables are timed in interleaved rounds (one timing
+  of each per round; the best of ``repeat`` rounds after a warm-up; a timing
+  loops the call until it lasts ``min_seconds``, 2 ms):
 
-- ``kernel``: pyflat's C kernel into a preallocated, touched ``out``
-  (``_kernel.copy_into`` with ``decline_simple_below=0``: always the kernel);
-- ``memcpy``: ``memcpy`` of the output's bytes on the same number of threads;
-- ``numpy``: ``np.ascontiguousarray(view).reshape(n, -1)``, end to end;
-- ``pyflat``: ``pyflat.batch_flatten(a, data_format=..., num_threads=T)``,
-  end to end (allocating its result, as numpy does).
+  - **kernel**: pyflat's C kernel into a preallocated, touched ``out``
+    (``_kernel.copy_into(view, out, num_threads=T, decline_simple_below=0)``:
+    always the kernel, never numpy);
+  - **memcpy**: libc ``memcpy`` of the output's bytes, split among the same
+    ``T`` threads, between two touched buffers allocated once per run;
+  - **numpy**: ``np.ascontiguousarray(view).reshape(n, -1)``, end to end;
+  - **pyflat**: ``pyflat.batch_flatten(a, data_format=..., num_threads=T)``,
+    end to end (allocating its result, as numpy does).
 
-Before timing, the kernel's and pyflat's results are compared byte for byte
-with numpy's.
-
-The **traffic limit** of a layout is the time the memory traffic it must
-cause takes at memcpy's speed: ``memcpy seconds x (source lines x 64 + output
-bytes) / (2 x output bytes)``, where *source lines* is the exact number of
-distinct 64-byte lines (of the real addresses) the input's elements touch
-(:func:`source_lines`).  The kernel's **fraction of the limit** is limit /
-kernel seconds.
+- Before timing, the kernel's and pyflat's results are compared byte for
+  byte with numpy's; a difference stops the run with an error.
+- **Traffic limit**: the time the memory traffic the layout must cause takes
+  at memcpy's speed, ``memcpy seconds x (source lines x 64 + output bytes) /
+  (2 x output bytes)``.  *Source lines* is the exact number of distinct
+  64-byte lines (of the real addresses) the input's elements touch
+  (:func:`source_lines`): a gather of every other float32 touches as many
+  lines as its whole rows, a broadcast input next to none.
+- **Fraction of the limit**: limit / seconds (1: memory speed).  min, p10 and
+  median are over the layouts with outputs of 1 MB (2**20 bytes) or more;
+  p10 is numpy's linearly interpolated 10th percentile.
+- **Slower than numpy**: pyflat's end-to-end time over numpy's above 1
+  (strict) or above 1.05 (beyond the 5% measurement noise allowed).
+- The limit is measured on buffers of the output's size: outputs well
+  under the last-level cache (32 MB on the project's 2-core EPYC) are copied by memcpy from
+  cache, as are the kernel's when its source fits too.  Compare layouts of
+  similar size; the machine may be shared, so compare figures measured side
+  by side, not absolute times.
 """
 
 from __future__ import annotations
