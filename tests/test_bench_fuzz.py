@@ -276,7 +276,8 @@ def test_ci_sized_fuzz_run_writes_json_and_plot(tmp_path, capsys):
     assert "3 layouts of seed 5" in out and "slower on" in out and "pyflat plan:" in out
     data = json.loads(report.read_text())
     assert data["settings"] == {"seed": 5, "count": 3, "threads": 1, "min_bytes": 16 << 10,
-                                "max_bytes": 64 << 10, "repeat": 1, "min_seconds": 2e-3}
+                                "max_bytes": 64 << 10, "repeat": 1, "min_seconds": 2e-3,
+                                "start": 0}
     assert [entry["description"] for entry in data["layouts"]] == \
         [draw(5, i, 16 << 10, 64 << 10).description for i in range(3)]
     for entry in data["layouts"]:
@@ -296,6 +297,8 @@ def test_ci_sized_fuzz_run_writes_json_and_plot(tmp_path, capsys):
     assert summary["layouts"] == 3
     assert summary["slower_than_numpy"] == sum(
         entry["speedup_vs_numpy"]["pyflat"] < 1 for entry in data["layouts"])
+    assert set(summary["slower_than_numpy_layouts"]) == {
+        entry["index"] for entry in data["layouts"] if entry["speedup_vs_numpy"]["pyflat"] < 1}
     assert png.read_bytes().startswith(PNG_MAGIC)
     text = page.read_text()
     assert "pyflat bench --fuzz 3 --seed 5" in text and "](fuzz.png)" in text
@@ -305,11 +308,15 @@ def test_ci_sized_fuzz_run_writes_json_and_plot(tmp_path, capsys):
     assert text.count("pyflat plan:") == 3
 
 
-def test_pyflat_bench_fuzz_through_the_pyflat_command(capsys):
+def test_pyflat_bench_fuzz_through_the_pyflat_command(tmp_path, capsys):
     from pyflat.cli import main as pyflat_main
-    assert pyflat_main(["bench", "--fuzz", "1", "--quick", "--fuzz-sizes", "16K-32K",
-                        "--repeat", "1"]) == 0
+    report = tmp_path / "one.json"
+    assert pyflat_main(["bench", "--fuzz", "1", "--fuzz-start", "6", "--quick",
+                        "--fuzz-sizes", "16K-32K", "--repeat", "1", "--json", str(report)]) == 0
     assert "1 layouts of seed 0" in capsys.readouterr().out
+    entry, = json.loads(report.read_text())["layouts"]
+    assert entry["index"] == 6
+    assert entry["description"] == draw(0, 6, 16 << 10, 32 << 10).description
 
 
 @pytest.mark.parametrize("argv, option", [
@@ -322,6 +329,8 @@ def test_pyflat_bench_fuzz_through_the_pyflat_command(capsys):
     (["--fuzz", "2", "--cases", "small_f32"], "--cases"),
     (["--seed", "3"], "--seed"),
     (["--fuzz-sizes", "1M-2M"], "--fuzz-sizes"),
+    (["--fuzz-start", "4"], "--fuzz-start"),
+    (["--fuzz", "1", "--fuzz-start", "x"], "--fuzz-start"),
 ])
 def test_bad_fuzz_options_exit_2_naming_the_option(argv, option, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -73,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fuzz", type=_count, metavar="N", help="fuzz N random layouts")
     g.add_argument("--seed", type=_seed, metavar="S",
                    help="the fuzz seed (default 0): the same seed gives the same layouts")
+    g.add_argument("--fuzz-start", type=_seed, metavar="I",
+                   help="first layout index (default 0): --fuzz 1 --seed S --fuzz-start I "
+                        "measures layout #I of seed S alone")
     g.add_argument("--fuzz-sizes", type=parse_sizes, metavar="MIN-MAX",
                    help=f"output bytes of the fuzzed layouts (default "
                         f"{MIN_BYTES >> 20}M-{MAX_BYTES >> 20}M), log-uniform")
@@ -103,7 +106,8 @@ def settings_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> FuzzS
     sizes = args.fuzz_sizes or (QUICK_SIZES if args.quick else (MIN_BYTES, MAX_BYTES))
     repeat = args.repeat or (FUZZ_QUICK_REPEAT if args.quick else FUZZ_REPEAT)
     return FuzzSettings(seed=args.seed or 0, count=args.fuzz, threads=threads,
-                        min_bytes=sizes[0], max_bytes=sizes[1], repeat=repeat)
+                        min_bytes=sizes[0], max_bytes=sizes[1], repeat=repeat,
+                        start=args.fuzz_start or 0)
 
 
 def run(p: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -146,7 +150,7 @@ def maybe_run(p: argparse.ArgumentParser, args: argparse.Namespace,
               argv: Sequence[str]) -> Optional[int]:
     """:func:`run` when ``--fuzz`` was given, else ``None`` (the catalog run)."""
     if args.fuzz is None:
-        for option in ("seed", "fuzz_sizes"):
+        for option in ("seed", "fuzz_sizes", "fuzz_start"):
             if getattr(args, option) is not None:
                 p.error(f"--{option.replace('_', '-')}: only with --fuzz N")
         return None

@@ -50,6 +50,12 @@ class FuzzReport:
         """The layouts where the kernel reaches the lowest fraction of its limit."""
         return sorted(self.results, key=lambda r: r.fraction_of_limit())[:count]
 
+    def slower_than_numpy(self, tolerance: float = 0.0) -> list[FuzzResult]:
+        """Layouts where pyflat end to end is more than ``tolerance`` slower
+        than numpy, slowest first."""
+        slower = [r for r in self.results if r.speedup_vs_numpy < 1 / (1 + tolerance)]
+        return sorted(slower, key=lambda r: r.speedup_vs_numpy)
+
     def summary(self) -> dict:
         big = self.big()
         speedups = [r.speedup_vs_numpy for r in self.results]
@@ -68,6 +74,7 @@ class FuzzReport:
             "slower_than_numpy": sum(s < 1 for s in speedups),
             "slower_than_numpy_beyond_tolerance":
                 sum(s < 1 / (1 + TOLERANCE) for s in speedups),
+            "slower_than_numpy_layouts": [r.layout.index for r in self.slower_than_numpy()],
             "tolerance": TOLERANCE,
             "plan_kernels": plan_kernels,
         }
@@ -96,6 +103,12 @@ class FuzzReport:
                 f"{s['layouts']} layouts, more than {TOLERANCE:.0%} slower on "
                 f"{s['slower_than_numpy_beyond_tolerance']}; speedup min {sp['min']:.2f}x  "
                 f"p10 {sp['p10']:.2f}x  median {sp['median']:.2f}x")
+        slower = self.slower_than_numpy(TOLERANCE)
+        if slower:
+            lines.append(f"  more than {TOLERANCE:.0%} slower than numpy, slowest first: "
+                         + ", ".join(f"#{r.layout.index} {r.speedup_vs_numpy:.2f}x"
+                                     for r in slower[:WORST])
+                         + (", ..." if len(slower) > WORST else ""))
         kernels = ", ".join(f"{k} {v}" for k, v in sorted(s["plan_kernels"].items()))
         lines.append(f"  plans (pyflat.explain kernel): {kernels}")
         lines.append(f"  the {min(WORST, len(self.results))} worst, by the kernel's "

@@ -63,8 +63,8 @@ IMPLS = ("kernel", "memcpy", "numpy", "pyflat")
 
 @dataclass(frozen=True)
 class FuzzSettings:
-    """A fuzz run: layouts ``0 .. count-1`` of ``seed`` with outputs of
-    ``min_bytes`` to ``max_bytes``, measured on ``threads`` threads, best of
+    """A fuzz run: layouts ``start .. start+count-1`` of ``seed`` with outputs
+    of ``min_bytes`` to ``max_bytes``, measured on ``threads`` threads, best of
     ``repeat`` rounds, each timing lasting at least ``min_seconds``."""
 
     seed: int
@@ -74,6 +74,7 @@ class FuzzSettings:
     max_bytes: int
     repeat: int = 5
     min_seconds: float = 2e-3
+    start: int = 0
 
 
 @dataclass
@@ -292,7 +293,7 @@ def measure_all(settings: FuzzSettings,
     results = []
     try:
         for layout, a in layouts(settings.seed, settings.count, settings.min_bytes,
-                                 settings.max_bytes):
+                                 settings.max_bytes, settings.start):
             result = measure(layout, a, settings, memcpy)
             results.append(result)
             del a
