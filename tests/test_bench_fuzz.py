@@ -199,6 +199,24 @@ def test_source_lines_of_simple_layouts():
 
 # -- measuring: results checked against numpy -------------------------------------------
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_shared_memcpy_copies_every_byte(threads):
+    memcpy = SharedMemcpy(5000, threads)
+    memcpy.src[:] = np.random.default_rng(threads).integers(0, 256, 5000, dtype=np.uint8)
+    try:
+        memcpy.work(4001)()
+        assert memcpy.dst[:4001].tobytes() == memcpy.src[:4001].tobytes()
+        assert set(memcpy.dst[4001:].tolist()) == {1}  # as filled: untouched
+        memcpy.work(5000, 1)()
+        assert memcpy.dst.tobytes() == memcpy.src.tobytes()
+        with pytest.raises(ValueError, match="nbytes"):
+            memcpy.work(5001)
+        with pytest.raises(ValueError, match="threads"):
+            memcpy.work(10, threads + 1)
+    finally:
+        memcpy.close()
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_measure_verifies_and_times_every_implementation(threads):
     settings = FuzzSettings(seed=9, count=4, threads=threads, min_bytes=SMALL[0],
@@ -207,10 +225,12 @@ def test_measure_verifies_and_times_every_implementation(threads):
     try:
         for layout, a in layouts(9, 4, *SMALL):
             result = measure(layout, a, settings, memcpy)
-            assert set(result.seconds) == {"kernel", "memcpy", "numpy", "pyflat"}
+            assert set(result.seconds) == {"kernel", "memcpy", "numpy", "pyflat"} | (
+                {"memcpy_1"} if threads > 1 else set())
             assert all(0 < s < math.inf for s in result.seconds.values())
             assert math.isclose(result.fraction_of_limit(),
-                                result.seconds["memcpy"] * result.traffic
+                                min(result.seconds.get("memcpy_1", math.inf),
+                                    result.seconds["memcpy"]) * result.traffic
                                 / result.seconds["kernel"])
             assert result.plan_kernel == pyflat.explain(
                 a, data_format=layout.data_format, num_threads=threads).kernel
