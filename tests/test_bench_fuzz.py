@@ -363,3 +363,18 @@ def test_parse_sizes():
     assert parse_sizes("1M-64M") == (1 << 20, 64 << 20)
     assert parse_sizes("16K-1.5M") == (16 << 10, 3 << 19)
     assert parse_sizes("100-100") == (100, 100)
+
+
+def test_rounds_time_memcpy_at_both_ends_and_stop_between_repeat_and_3x():
+    from pyflat.bench.fuzz_run import MORE_ROUNDS, best_times
+    counts = {"memcpy": 0, "kernel": 0}
+
+    def counter(name):
+        def work():
+            counts[name] += 1
+        return work
+    best = best_times({name: counter(name) for name in counts}, repeat=2, min_seconds=0)
+    rounds = counts["kernel"] - 1  # one warm-up call each
+    assert 2 <= rounds <= 2 * MORE_ROUNDS
+    assert counts["memcpy"] - 1 == 2 * rounds
+    assert set(best) == {"memcpy", "kernel"} and all(0 < s < 1 for s in best.values())

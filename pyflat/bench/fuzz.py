@@ -62,8 +62,8 @@ import numpy as np
 
 from .cases import channels_last_view
 
-__all__ = ["FuzzLayout", "draw", "layouts", "make_array", "KINDS", "KIND_WEIGHTS",
-           "DTYPE_WEIGHTS", "MIN_BYTES", "MAX_BYTES", "itemsize_class"]
+__all__ = ["FuzzLayout", "draw", "layouts", "make_array", "flattened_view", "KINDS",
+           "KIND_WEIGHTS", "DTYPE_WEIGHTS", "MIN_BYTES", "MAX_BYTES", "itemsize_class"]
 
 MIN_BYTES, MAX_BYTES = 1 << 20, 64 << 20
 
