@@ -378,3 +378,21 @@ def test_rounds_time_memcpy_at_both_ends_and_stop_between_repeat_and_3x():
     assert 2 <= rounds <= 2 * MORE_ROUNDS
     assert counts["memcpy"] - 1 == 2 * rounds
     assert set(best) == {"memcpy", "kernel"} and all(0 < s < 1 for s in best.values())
+
+
+def test_layouts_handed_to_numpy_are_counted(monkeypatch):
+    from types import SimpleNamespace
+
+    from pyflat.bench.fuzz_report import FuzzReport
+    settings = FuzzSettings(4, 2, 1, *SMALL, repeat=1, min_seconds=0)
+    memcpy = SharedMemcpy(SMALL[1], 1)
+    results = []
+    for k, (layout, a) in enumerate(layouts(4, 2, *SMALL)):
+        monkeypatch.setattr("pyflat.explain", lambda *args, k=k, **kw: SimpleNamespace(
+            kernel="transpose", numpy_faster=k == 1))
+        results.append(measure(layout, a, settings, memcpy))
+    memcpy.close()
+    assert [r.numpy_faster for r in results] == [False, True]
+    report = FuzzReport("today", "pyflat bench --fuzz 2", {}, settings, results)
+    assert report.summary()["handed_to_numpy"] == 1
+    assert "handed to numpy by the cost model: 1 of 2" in report.text()

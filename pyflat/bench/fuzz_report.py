@@ -77,6 +77,7 @@ class FuzzReport:
             "slower_than_numpy_layouts": [r.layout.index for r in self.slower_than_numpy()],
             "tolerance": TOLERANCE,
             "plan_kernels": plan_kernels,
+            "handed_to_numpy": sum(r.numpy_faster for r in self.results),
         }
 
     # -- text ----------------------------------------------------------------------
@@ -110,7 +111,8 @@ class FuzzReport:
                                      for r in slower[:WORST])
                          + (", ..." if len(slower) > WORST else ""))
         kernels = ", ".join(f"{k} {v}" for k, v in sorted(s["plan_kernels"].items()))
-        lines.append(f"  plans (pyflat.explain kernel): {kernels}")
+        lines.append(f"  plans (pyflat.explain kernel): {kernels}; handed to numpy by the "
+                     f"cost model: {s['handed_to_numpy']} of {s['layouts']}")
         lines.append(f"  the {min(WORST, len(self.results))} worst, by the kernel's "
                      f"fraction of its limit:")
         for r in self.worst():
@@ -189,7 +191,9 @@ def markdown(report: FuzzReport, plot_path: Optional[str] = None,
               _fraction_row("pyflat end to end", s["pyflat_fraction_of_limit"]),
               _fraction_row("numpy end to end", s["numpy_fraction_of_limit"]), "",
               "Plans chosen (`pyflat.explain(...).kernel`): " + ", ".join(
-                  f"{k} {v}" for k, v in sorted(s["plan_kernels"].items())) + ".", "",
+                  f"{k} {v}" for k, v in sorted(s["plan_kernels"].items()))
+              + f"; handed to numpy by the cost model: {s['handed_to_numpy']} of "
+              f"{s['layouts']}.", "",
               f"## The {min(WORST, len(report.results))} worst layouts", ""]
     for r in report.worst():
         lines += [f"- **#{r.layout.index}**, {r.fraction_of_limit():.3f} of the limit "

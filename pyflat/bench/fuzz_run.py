@@ -87,13 +87,16 @@ class FuzzSettings:
 @dataclass
 class FuzzResult:
     """One layout's measurement.  ``seconds`` has a best time per name in
-    :data:`IMPLS`; ``plan_kernel`` is the kernel ``pyflat.explain`` names."""
+    :data:`IMPLS`; ``plan_kernel`` is the kernel ``pyflat.explain`` names,
+    ``numpy_faster`` whether its plan hands the copy to numpy (kernels that
+    have such a cost model)."""
 
     layout: FuzzLayout
     source_lines: int
     seconds: dict
     plan_kernel: str
     explain_text: Optional[str] = field(default=None, repr=False)
+    numpy_faster: bool = False  # explain(): the cost model lets numpy copy (safety net)
 
     @property
     def output_bytes(self) -> int:
@@ -148,7 +151,7 @@ class FuzzResult:
                                    "numpy": self.fraction_of_memcpy("numpy")},
             "speedup_vs_numpy": {"pyflat": self.speedup_vs_numpy,
                                  "kernel": self.seconds["numpy"] / self.seconds["kernel"]},
-            "plan_kernel": self.plan_kernel,
+            "plan_kernel": self.plan_kernel, "numpy_faster": self.numpy_faster,
             "explain": self.explain_text,
         }
 
@@ -288,7 +291,8 @@ def measure(layout: FuzzLayout, a: np.ndarray, settings: FuzzSettings,
     }
     best = best_times(works, settings.repeat, settings.min_seconds)
     plan = pyflat.explain(a, data_format=fmt, num_threads=threads)
-    return FuzzResult(layout, source_lines(a), best, plan.kernel)
+    return FuzzResult(layout, source_lines(a), best, plan.kernel,
+                      numpy_faster=bool(getattr(plan, "numpy_faster", False)))
 
 
 MORE_ROUNDS = 3    # at most repeat x this many rounds
