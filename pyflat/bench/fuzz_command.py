@@ -69,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fuzz N times N random layouts (pyflat.bench.fuzz documents the distribution) "
         "against their traffic limit and numpy, on one thread count (--threads T, default "
         f"the CPUs available); --quick: outputs of {QUICK_SIZES[0] >> 10} KiB to "
-        f"{QUICK_SIZES[1] >> 20} MiB and {FUZZ_QUICK_REPEAT} rounds")
+        f"{QUICK_SIZES[1] >> 20} MiB and {FUZZ_QUICK_REPEAT} rounds; --json, --plot (the "
+        "fraction of the limit against output size) and --markdown write its report")
     g.add_argument("--fuzz", type=_count, metavar="N", help="fuzz N random layouts")
     g.add_argument("--seed", type=_seed, metavar="S",
                    help="the fuzz seed (default 0): the same seed gives the same layouts")
