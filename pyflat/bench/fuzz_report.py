@@ -128,12 +128,14 @@ class FuzzReport:
     # -- JSON ----------------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps({
+        """The run, its summary and every layout's measurement (one a line)."""
+        head = json.dumps({
             "date": self.date, "command": self.command, "machine": self.machine,
             "settings": asdict(self.settings), "summary": self.summary(),
             "worst": [r.layout.index for r in self.worst()],
-            "layouts": [r.as_dict() for r in self.results],
-        }, indent=1) + "\n"
+        }, indent=1)
+        layouts = ",\n".join("  " + json.dumps(r.as_dict()) for r in self.results)
+        return head[:-2] + ',\n "layouts": [\n' + layouts + "\n ]\n}\n"
 
 
 # -- Markdown ----------------------------------------------------------------------
