@@ -17,7 +17,7 @@ from pyflat.bench.cases import select_cases
 from pyflat.bench.fuzz import (KINDS, MAX_BYTES, MIN_BYTES, FuzzLayout, draw, flattened_view,
                                itemsize_class, layouts, make_array)
 from pyflat.bench.fuzz_command import parse_sizes
-from pyflat.bench.fuzz_run import (FuzzSettings, SharedMemcpy, WrongResult, measure,
+from pyflat.bench.fuzz_run import (FuzzSettings, ThreadedMemcpy, WrongResult, measure,
                                    source_lines)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -200,19 +200,18 @@ def test_source_lines_of_simple_layouts():
 # -- measuring: results checked against numpy -------------------------------------------
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_shared_memcpy_copies_every_byte(threads):
-    memcpy = SharedMemcpy(5000, threads)
-    memcpy.src[:] = np.random.default_rng(threads).integers(0, 256, 5000, dtype=np.uint8)
+def test_threaded_memcpy_copies_every_byte(threads):
+    memcpy = ThreadedMemcpy(threads)
+    src = np.random.default_rng(threads).integers(0, 256, 5001, dtype=np.uint8)
     try:
-        memcpy.work(4001)()
-        assert memcpy.dst[:4001].tobytes() == memcpy.src[:4001].tobytes()
-        assert set(memcpy.dst[4001:].tolist()) == {1}  # as filled: untouched
-        memcpy.work(5000, 1)()
-        assert memcpy.dst.tobytes() == memcpy.src.tobytes()
-        with pytest.raises(ValueError, match="nbytes"):
-            memcpy.work(5001)
+        for count in (1, threads):
+            dst = np.zeros(5001, np.uint8)
+            memcpy.work(src, dst, count)()
+            assert dst.tobytes() == src.tobytes()
+        with pytest.raises(ValueError, match="src, dst"):
+            memcpy.work(src, dst[1:])
         with pytest.raises(ValueError, match="threads"):
-            memcpy.work(10, threads + 1)
+            memcpy.work(src, dst, threads + 1)
     finally:
         memcpy.close()
 
@@ -221,7 +220,7 @@ def test_shared_memcpy_copies_every_byte(threads):
 def test_measure_verifies_and_times_every_implementation(threads):
     settings = FuzzSettings(seed=9, count=4, threads=threads, min_bytes=SMALL[0],
                             max_bytes=SMALL[1], repeat=1, min_seconds=0)
-    memcpy = SharedMemcpy(SMALL[1], threads)
+    memcpy = ThreadedMemcpy(threads)
     try:
         for layout, a in layouts(9, 4, *SMALL):
             result = measure(layout, a, settings, memcpy)
@@ -245,7 +244,7 @@ def test_a_wrong_kernel_result_is_an_error(monkeypatch):
     layout, a = next(layouts(4, 1, *SMALL))
     settings = FuzzSettings(4, 1, 1, *SMALL, repeat=1, min_seconds=0)
     with pytest.raises(WrongResult, match="kernel gave a wrong result on fuzz layout 4/0"):
-        measure(layout, a, settings, SharedMemcpy(SMALL[1], 1))
+        measure(layout, a, settings, ThreadedMemcpy(1))
 
 
 def test_a_wrong_pyflat_result_is_an_error(monkeypatch):
@@ -255,7 +254,7 @@ def test_a_wrong_pyflat_result_is_an_error(monkeypatch):
     layout, a = next(layouts(4, 1, *SMALL))
     settings = FuzzSettings(4, 1, 1, *SMALL, repeat=1, min_seconds=0)
     with pytest.raises(WrongResult, match="batch_flatten gave a wrong result"):
-        measure(layout, a, settings, SharedMemcpy(SMALL[1], 1))
+        measure(layout, a, settings, ThreadedMemcpy(1))
 
 
 def test_the_kernel_copies_fuzzed_layouts_exactly():
@@ -385,7 +384,7 @@ def test_layouts_handed_to_numpy_are_counted(monkeypatch):
 
     from pyflat.bench.fuzz_report import FuzzReport
     settings = FuzzSettings(4, 2, 1, *SMALL, repeat=1, min_seconds=0)
-    memcpy = SharedMemcpy(SMALL[1], 1)
+    memcpy = ThreadedMemcpy(1)
     results = []
     for k, (layout, a) in enumerate(layouts(4, 2, *SMALL)):
         monkeypatch.setattr("pyflat.explain", lambda *args, k=k, **kw: SimpleNamespace(

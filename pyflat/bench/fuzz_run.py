@@ -15,7 +15,8 @@ Definitions
     always the kernel, never numpy);
   - **memcpy**: libc ``memcpy`` of the output's bytes, split among the same
     ``T`` threads (calls from a Python thread pool; ctypes releases the GIL),
-    between two touched buffers allocated once per run; with ``T > 1`` also
+    between two buffers allocated and touched for the layout, as its output
+    is; with ``T > 1`` also
     on one thread (**memcpy_1**), and the faster of the two is *memcpy
     seconds*, as in the catalog run (the fastest memcpy using at most ``T``
     threads);
@@ -61,7 +62,7 @@ from .fuzz import FuzzLayout, flattened_view, itemsize_class, layouts
 from .impls import _libc_memcpy
 from .runner import WrongResult, calls_per_repetition, seconds_per_call
 
-__all__ = ["FuzzSettings", "FuzzResult", "source_lines", "SharedMemcpy", "measure",
+__all__ = ["FuzzSettings", "FuzzResult", "source_lines", "ThreadedMemcpy", "measure",
            "measure_all", "IMPLS"]
 
 LINE = 64
@@ -197,32 +198,32 @@ def source_lines(a: np.ndarray) -> int:
 
 # -- memcpy of the same bytes, on the same threads ------------------------------
 
-class SharedMemcpy:
-    """``memcpy`` on ``threads`` threads between two touched buffers of
-    ``capacity`` bytes, made once for a whole run; :meth:`work` gives the
-    callable copying the first ``nbytes`` in ``threads`` equal slices."""
+class ThreadedMemcpy:
+    """``memcpy`` split among up to ``threads`` threads (the calling one and a
+    pool made once for a run); :meth:`work` gives the callable copying one
+    buffer into another in equal slices."""
 
-    def __init__(self, capacity: int, threads: int) -> None:
-        self.src = np.ones(capacity, np.uint8)
-        self.dst = np.zeros(capacity, np.uint8)
-        self.dst.fill(1)
+    def __init__(self, threads: int) -> None:
         self.threads = threads
         self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
 
-    def work(self, nbytes: int, threads: Optional[int] = None) -> Callable[[], None]:
-        """The copy of ``nbytes`` on ``threads`` (at most the pool's; default all)."""
-        if nbytes > self.src.size:
-            raise ValueError(f"nbytes: {nbytes} is over the capacity {self.src.size}")
+    def work(self, src: np.ndarray, dst: np.ndarray,
+             threads: Optional[int] = None) -> Callable[[], None]:
+        """The copy of contiguous ``src`` into ``dst`` (as many bytes) on
+        ``threads`` (at most the pool's; default all)."""
+        if src.nbytes != dst.nbytes or not (src.flags.c_contiguous and dst.flags.c_contiguous):
+            raise ValueError("src, dst: expected contiguous buffers of as many bytes")
         threads = self.threads if threads is None else threads
         if not 1 <= threads <= self.threads:
             raise ValueError(f"threads: expected 1 to {self.threads}, got {threads}")
+        nbytes = src.nbytes
         bounds = [nbytes * i // threads for i in range(threads + 1)]
-        src, dst = self.src.ctypes.data, self.dst.ctypes.data
-        first, *rest = [(dst + lo, src + lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+        s, d = src.ctypes.data, dst.ctypes.data
+        first, *rest = [(d + lo, s + lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
         pool = self.pool
 
         def copy() -> None:
-            futures = [pool.submit(_libc_memcpy, *s) for s in rest] if pool else []
+            futures = [pool.submit(_libc_memcpy, *r) for r in rest] if pool else []
             _libc_memcpy(*first)  # the calling thread copies a slice too
             for future in futures:
                 future.result()
@@ -260,7 +261,7 @@ def kernel_copy(view: np.ndarray, out: np.ndarray, threads: int) -> None:
 
 
 def measure(layout: FuzzLayout, a: np.ndarray, settings: FuzzSettings,
-            memcpy: SharedMemcpy) -> FuzzResult:
+            memcpy: ThreadedMemcpy) -> FuzzResult:
     """Verify, then time, pyflat on one layout (see the module docstring).
 
     Raises :class:`~pyflat.bench.runner.WrongResult` when the kernel's or
@@ -281,11 +282,17 @@ def measure(layout: FuzzLayout, a: np.ndarray, settings: FuzzSettings,
         raise WrongResult(f"pyflat.batch_flatten gave a wrong result on fuzz layout "
                           f"{layout.seed}/{layout.index}: {layout.description}")
     del result, reference
+    # memcpy's buffers are as fresh as the kernel's output, allocated and
+    # touched now like it: a pair kept for a whole run was seen copying at
+    # half its speed through every round of some layouts.
+    src = np.ones(layout.output_bytes, np.uint8)
+    dst = np.empty(layout.output_bytes, np.uint8)
+    dst.fill(1)
 
     works = {
         "kernel": lambda: kernel_copy(view, out, threads),
-        "memcpy": memcpy.work(layout.output_bytes),
-        **({"memcpy_1": memcpy.work(layout.output_bytes, 1)} if threads > 1 else {}),
+        "memcpy": memcpy.work(src, dst),
+        **({"memcpy_1": memcpy.work(src, dst, 1)} if threads > 1 else {}),
         "numpy": lambda: np.ascontiguousarray(view).reshape(n, -1),
         "pyflat": lambda: pyflat.batch_flatten(a, data_format=fmt, num_threads=threads),
     }
@@ -331,7 +338,7 @@ def measure_all(settings: FuzzSettings,
                 progress: Optional[Callable[[FuzzResult], None]] = None) -> list[FuzzResult]:
     """Every layout of the run, measured one at a time; ``progress(result)``
     after each."""
-    memcpy = SharedMemcpy(settings.max_bytes, settings.threads)
+    memcpy = ThreadedMemcpy(settings.threads)
     results = []
     try:
         for layout, a in layouts(settings.seed, settings.count, settings.min_bytes,
