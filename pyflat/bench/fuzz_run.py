@@ -6,7 +6,7 @@ Definitions
 - For each layout four callables are timed in interleaved rounds (one timing
   of each per round, memcpy's at both ends of it; a timing loops the call
   until it lasts ``min_seconds``, 2 ms), after a warm-up; the best of
-  ``repeat`` rounds (5; 3 with ``--quick``), and of up to 3 x as many while
+  ``repeat`` rounds (5; 3 with ``--quick``; ``--repeat R``), and of up to 3 x as many while
   the last round still bettered some best by more than 5% (load from
   elsewhere delays the result instead of skewing it):
 
@@ -16,10 +16,9 @@ Definitions
   - **memcpy**: libc ``memcpy`` of the output's bytes, split among the same
     ``T`` threads (calls from a Python thread pool; ctypes releases the GIL),
     between two buffers allocated and touched for the layout, as its output
-    is; with ``T > 1`` also
-    on one thread (**memcpy_1**), and the faster of the two is *memcpy
-    seconds*, as in the catalog run (the fastest memcpy using at most ``T``
-    threads);
+    is; with ``T > 1`` also on one thread (**memcpy_1**), and the faster of
+    the two is *memcpy seconds*, as in the catalog run (the fastest memcpy
+    using at most ``T`` threads);
   - **numpy**: ``np.ascontiguousarray(view).reshape(n, -1)``, end to end;
   - **pyflat**: ``pyflat.batch_flatten(a, data_format=..., num_threads=T)``,
     end to end (allocating its result, as numpy does).
