@@ -14,8 +14,8 @@ import pyflat
 from pyflat import _kernel
 from pyflat.bench import main
 from pyflat.bench.cases import select_cases
-from pyflat.bench.fuzz import (KINDS, MAX_BYTES, MIN_BYTES, FuzzLayout, draw, flattened_view,
-                               itemsize_class, layouts, make_array)
+from pyflat.bench.fuzz import (ITEMSIZE_CLASSES, KINDS, MAX_BYTES, MIN_BYTES, FuzzLayout, draw,
+                               flattened_view, itemsize_class, layouts)
 from pyflat.bench.fuzz_command import parse_sizes
 from pyflat.bench.fuzz_run import (FuzzSettings, ThreadedMemcpy, WrongResult, measure,
                                    source_lines)
@@ -166,7 +166,7 @@ def test_made_arrays_are_the_layouts_described():
         assert a.flags.writeable == (layout.broadcast_axis is None)
         if layout.dtype == np.bool_:
             assert set(np.unique(a.view(np.uint8))) <= {0, 1}
-        assert itemsize_class(layout.itemsize) in ("1", "2", "4", "8", "16-32", "odd")
+        assert itemsize_class(layout.itemsize) in ITEMSIZE_CLASSES
 
 
 # -- the traffic: distinct source lines ------------------------------------------------
@@ -395,3 +395,27 @@ def test_layouts_handed_to_numpy_are_counted(monkeypatch):
     report = FuzzReport("today", "pyflat bench --fuzz 2", {}, settings, results)
     assert report.summary()["handed_to_numpy"] == 1
     assert "handed to numpy by the cost model: 1 of 2" in report.text()
+
+
+def test_summary_groups_by_kind_and_itemsize():
+    from types import SimpleNamespace
+
+    from pyflat.bench.fuzz_report import FuzzReport
+    from pyflat.bench.fuzz_run import FuzzResult
+    big = (2 << 20, 4 << 20)
+    results = []
+    for k, layout in enumerate(draw(8, i, *big) for i in range(12)):
+        seconds = {"kernel": 1.0 + k, "memcpy": 1.0, "numpy": 1.0, "pyflat": 0.5 + k % 2}
+        results.append(FuzzResult(layout, layout.output_bytes // 64, seconds, "transpose"))
+    report = FuzzReport("today", "x", {}, SimpleNamespace(), results)
+    by_kind = report.summary()["by_kind"]
+    assert sum(g["layouts"] for g in by_kind.values()) == 12
+    for kind, group in by_kind.items():
+        mine = [r for r in results if r.layout.kind == kind]
+        assert group["layouts"] == len(mine)
+        assert group["kernel_median_fraction"] == float(np.median(
+            [r.fraction_of_limit() for r in mine]))
+        assert group["slower_than_numpy_beyond_tolerance"] == sum(
+            r.seconds["pyflat"] > 1.05 for r in mine)
+    by_size = report.summary()["by_itemsize_class"]
+    assert sum(g["layouts"] for g in by_size.values()) == 12

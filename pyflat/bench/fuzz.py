@@ -63,7 +63,8 @@ import numpy as np
 from .cases import channels_last_view
 
 __all__ = ["FuzzLayout", "draw", "layouts", "make_array", "flattened_view", "KINDS",
-           "KIND_WEIGHTS", "DTYPE_WEIGHTS", "MIN_BYTES", "MAX_BYTES", "itemsize_class"]
+           "KIND_WEIGHTS", "DTYPE_WEIGHTS", "MIN_BYTES", "MAX_BYTES", "itemsize_class",
+           "ITEMSIZE_CLASSES"]
 
 MIN_BYTES, MAX_BYTES = 1 << 20, 64 << 20
 
@@ -121,6 +122,9 @@ class FuzzLayout:
             order = (0, *range(2, len(self.shape)), 1)
             return (tuple(self.shape[k] for k in order), tuple(self.strides[k] for k in order))
         return self.shape, self.strides
+
+
+ITEMSIZE_CLASSES = ("1", "2", "4", "8", "16-32", "odd")
 
 
 def itemsize_class(itemsize: int) -> str:

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import fuzz, fuzz_run
-from .fuzz import KINDS, itemsize_class
+from .fuzz import ITEMSIZE_CLASSES, KINDS, itemsize_class
 from .fuzz_run import FuzzResult, FuzzSettings
 
 __all__ = ["FuzzReport", "TOLERANCE", "WORST", "render_scatter", "distribution_markdown"]
@@ -56,6 +56,20 @@ class FuzzReport:
         slower = [r for r in self.results if r.speedup_vs_numpy < 1 / (1 + tolerance)]
         return sorted(slower, key=lambda r: r.speedup_vs_numpy)
 
+    def _groups(self, key, order: Sequence[str]) -> dict:
+        """Per group of the layouts of 1 MB and more: their count, the
+        kernel's median fraction of the limit, and how many are more than
+        the tolerance slower than numpy end to end."""
+        groups: dict = {}
+        for r in self.big():
+            groups.setdefault(key(r), []).append(r)
+        return {name: {"layouts": len(rs),
+                       "kernel_median_fraction": float(np.median(
+                           [r.fraction_of_limit() for r in rs])),
+                       "slower_than_numpy_beyond_tolerance": sum(
+                           r.speedup_vs_numpy < 1 / (1 + TOLERANCE) for r in rs)}
+                for name, rs in sorted(groups.items(), key=lambda item: order.index(item[0]))}
+
     def summary(self) -> dict:
         big = self.big()
         speedups = [r.speedup_vs_numpy for r in self.results]
@@ -78,6 +92,9 @@ class FuzzReport:
             "tolerance": TOLERANCE,
             "plan_kernels": plan_kernels,
             "handed_to_numpy": sum(r.numpy_faster for r in self.results),
+            "by_kind": self._groups(lambda r: r.layout.kind, KINDS),
+            "by_itemsize_class": self._groups(lambda r: itemsize_class(r.layout.itemsize),
+                                              ITEMSIZE_CLASSES),
         }
 
     # -- text ----------------------------------------------------------------------
@@ -111,6 +128,12 @@ class FuzzReport:
                                      for r in slower[:WORST])
                          + (", ..." if len(slower) > WORST else ""))
         kernels = ", ".join(f"{k} {v}" for k, v in sorted(s["plan_kernels"].items()))
+        for title, key in (("kind", "by_kind"), ("itemsize", "by_itemsize_class")):
+            lines.append(f"  by {title}, median fraction of the limit (layouts, >5% slower "
+                         "than numpy): " + ", ".join(
+                             f"{name} {g['kernel_median_fraction']:.2f} ({g['layouts']}, "
+                             f"{g['slower_than_numpy_beyond_tolerance']})"
+                             for name, g in s[key].items()))
         lines.append(f"  plans (pyflat.explain kernel): {kernels}; handed to numpy by the "
                      f"cost model: {s['handed_to_numpy']} of {s['layouts']}")
         lines.append(f"  the {min(WORST, len(self.results))} worst, by the kernel's "
@@ -196,7 +219,13 @@ def markdown(report: FuzzReport, plot_path: Optional[str] = None,
                   f"{k} {v}" for k, v in sorted(s["plan_kernels"].items()))
               + f"; handed to numpy by the cost model: {s['handed_to_numpy']} of "
               f"{s['layouts']}.", "",
-              f"## The {min(WORST, len(report.results))} worst layouts", ""]
+              "## By layout kind and item size (outputs of 1 MB and more)", "",
+              "| group | layouts | kernel: median fraction of the limit | "
+              f"pyflat > {TOLERANCE:.0%} slower than numpy |", "|---|---:|---:|---:|"]
+    for title, key in (("kind", "by_kind"), ("itemsize", "by_itemsize_class")):
+        lines += [f"| {title} {name} | {g['layouts']} | {g['kernel_median_fraction']:.3f} | "
+                  f"{g['slower_than_numpy_beyond_tolerance']} |" for name, g in s[key].items()]
+    lines += ["", f"## The {min(WORST, len(report.results))} worst layouts", ""]
     for r in report.worst():
         lines += [f"- **#{r.layout.index}**, {r.fraction_of_limit():.3f} of the limit "
                   f"({r.fraction_of_memcpy():.3f} of memcpy, traffic {r.traffic:.2f}x), "
@@ -213,7 +242,7 @@ def markdown(report: FuzzReport, plot_path: Optional[str] = None,
 
 # -- the scatter plot -----------------------------------------------------------------
 
-MARKERS = {"1": "o", "2": "s", "4": "^", "8": "D", "16-32": "P", "odd": "X"}
+MARKERS = dict(zip(ITEMSIZE_CLASSES, "os^DPX"))
 
 
 def render_scatter(report: FuzzReport) -> bytes:
