@@ -60,6 +60,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from pyflat.api import DataFormat
+
 from .cases import channels_last_view
 
 __all__ = ["FuzzLayout", "draw", "layouts", "make_array", "flattened_view", "KINDS",
@@ -97,15 +99,15 @@ class FuzzLayout:
     index: int
     kind: str
     dtype: np.dtype
-    shape: tuple
-    strides: tuple
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
     offset: int
     buffer_bytes: int
-    data_format: str
+    data_format: DataFormat
     description: str
-    order: tuple = ()         # axes from outermost to innermost in the base buffer
-    steps: tuple = ()         # per axis: the slice step, negative when reversed
-    starts: tuple = ()        # per axis: elements skipped at the start of the slice
+    order: tuple[int, ...] = ()         # axes from outermost to innermost in the base buffer
+    steps: tuple[int, ...] = ()         # per axis: the slice step, negative when reversed
+    starts: tuple[int, ...] = ()        # per axis: elements skipped at the start of the slice
     broadcast_axis: Optional[int] = None
 
     @property
@@ -114,9 +116,9 @@ class FuzzLayout:
 
     @property
     def output_bytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        return int(math.prod(self.shape)) * int(self.dtype.itemsize)
 
-    def view_strides(self) -> tuple[tuple, tuple]:
+    def view_strides(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(shape, strides) of the view whose C order is the flattened order."""
         if self.data_format == "channels_first" and len(self.shape) > 2:
             order = (0, *range(2, len(self.shape)), 1)
@@ -138,9 +140,9 @@ def itemsize_class(itemsize: int) -> str:
 
 # -- drawing --------------------------------------------------------------------
 
-def _choice(rng: np.random.Generator, weights: dict) -> str:
+def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
     keys = list(weights)
-    return keys[rng.choice(len(keys), p=np.array(list(weights.values())) / sum(weights.values()))]
+    return str(keys[rng.choice(len(keys), p=np.array(list(weights.values())) / sum(weights.values()))])
 
 
 def _dtype(rng: np.random.Generator) -> np.dtype:
@@ -168,7 +170,7 @@ def _dim(rng: np.random.Generator) -> int:
 
 
 def _shape(rng: np.random.Generator, ndim: int, itemsize: int,
-           min_bytes: int, max_bytes: int) -> tuple:
+           min_bytes: int, max_bytes: int) -> tuple[int, ...]:
     target = math.exp(rng.uniform(math.log(min_bytes), math.log(max_bytes)))
     elements = max(2, int(target // itemsize))
     # The batch: log-uniform from 2 to half the elements; the sample gets the rest.
@@ -199,7 +201,7 @@ def _order(rng: np.random.Generator, kind: str, ndim: int) -> list[int]:
     return list(range(ndim))
 
 
-def _contiguous(shape: tuple, strides: tuple, itemsize: int) -> bool:
+def _contiguous(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> bool:
     expected = itemsize
     for n, s in zip(reversed(shape), reversed(strides)):
         if n != 1 and s != expected:
@@ -225,7 +227,7 @@ def _attempt(rng: np.random.Generator, seed: int, index: int, min_bytes: int,
     broadcast = [False] * ndim
     if kind == "broadcast" or rng.random() < BROADCAST_P:
         broadcast[1 + int(rng.integers(ndim - 1))] = True
-    data_format = "channels_first" if (
+    data_format: DataFormat = "channels_first" if (
         kind == "channels_first" or (ndim > 2 and rng.random() < CHANNELS_FIRST_P)
     ) else "channels_last"
     if kind == "sliced" and not any(starts) and not any(tails) and steps == [1] * ndim \

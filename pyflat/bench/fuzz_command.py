@@ -11,7 +11,7 @@ import datetime
 import re
 import shlex
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 from pyflat.progress import tqdm_class
 from pyflat.threads import available_cpus
@@ -135,7 +135,7 @@ def run(p: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str
     for r in report.worst():  # rebuilt from the seed: explain() needs the array
         r.explain_text = explain_text(r.layout, make_array(r.layout), settings.threads)
     print(report.text())
-    outputs: dict = {}
+    outputs: dict[str, Union[bytes, str]] = {}
     if args.json:
         outputs[args.json] = report.to_json()
     if args.plot:

@@ -9,7 +9,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ WORST = 10
 BIG = 1 << 20  # the fraction-of-limit figures are over outputs of 1 MB and more
 
 
-def _stats(values: Sequence[float]) -> Optional[dict]:
+def _stats(values: Sequence[float]) -> Optional[dict[str, float]]:
     """min / p10 / median / max (numpy's linear-interpolated percentiles)."""
     if not values:
         return None
@@ -39,7 +39,7 @@ class FuzzReport:
 
     date: str
     command: str
-    machine: dict
+    machine: dict[str, Any]
     settings: FuzzSettings
     results: Sequence[FuzzResult]
 
@@ -56,11 +56,12 @@ class FuzzReport:
         slower = [r for r in self.results if r.speedup_vs_numpy < 1 / (1 + tolerance)]
         return sorted(slower, key=lambda r: r.speedup_vs_numpy)
 
-    def _groups(self, key, order: Sequence[str]) -> dict:
+    def _groups(self, key: Callable[[FuzzResult], str],
+                order: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Per group of the layouts of 1 MB and more: their count, the
         kernel's median fraction of the limit, and how many are more than
         the tolerance slower than numpy end to end."""
-        groups: dict = {}
+        groups: dict[str, list[FuzzResult]] = {}
         for r in self.big():
             groups.setdefault(key(r), []).append(r)
         return {name: {"layouts": len(rs),
@@ -70,10 +71,10 @@ class FuzzReport:
                            r.speedup_vs_numpy < 1 / (1 + TOLERANCE) for r in rs)}
                 for name, rs in sorted(groups.items(), key=lambda item: order.index(item[0]))}
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         big = self.big()
         speedups = [r.speedup_vs_numpy for r in self.results]
-        plan_kernels: dict = {}
+        plan_kernels: dict[str, int] = {}
         for r in self.results:
             plan_kernels[r.plan_kernel] = plan_kernels.get(r.plan_kernel, 0) + 1
         return {
@@ -176,7 +177,7 @@ def distribution_markdown() -> str:
     return _docstring_section(fuzz.__doc__ or "", "The distribution")
 
 
-def _fraction_row(label: str, f: Optional[dict]) -> str:
+def _fraction_row(label: str, f: Optional[dict[str, float]]) -> str:
     if f is None:
         return f"| {label} | - | - | - | - | - |"
     return (f"| {label} | {f['count']} | {f['min']:.3f} | {f['p10']:.3f} | "

@@ -50,7 +50,7 @@ import gc
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class FuzzResult:
 
     layout: FuzzLayout
     source_lines: int
-    seconds: dict
+    seconds: dict[str, float]
     plan_kernel: str
     explain_text: Optional[str] = field(default=None, repr=False)
     numpy_faster: bool = False  # explain(): the cost model lets numpy copy (safety net)
@@ -110,7 +110,7 @@ class FuzzResult:
     @property
     def memcpy_seconds(self) -> float:
         """The fastest memcpy of the output's bytes on at most ``T`` threads."""
-        return min(self.seconds["memcpy"], self.seconds.get("memcpy_1", math.inf))
+        return float(min(self.seconds["memcpy"], self.seconds.get("memcpy_1", math.inf)))
 
     @property
     def limit_seconds(self) -> float:
@@ -127,7 +127,7 @@ class FuzzResult:
         """numpy's time over pyflat's, end to end (above 1: pyflat is faster)."""
         return self.seconds["numpy"] / self.seconds["pyflat"]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         lay = self.layout
         view_shape, view_strides = lay.view_strides()
         return {
@@ -305,7 +305,8 @@ MORE_ROUNDS = 3    # at most repeat x this many rounds
 IMPROVEMENT = 0.05  # another round while the last one bettered a best by more than this
 
 
-def best_times(works: dict, repeat: int, min_seconds: float) -> dict:
+def best_times(works: Mapping[str, Callable[[], object]], repeat: int,
+               min_seconds: float) -> dict[str, float]:
     """The best seconds per call of each callable, over rounds of one timing
     of each, the memcpy ones at both ends of a round (the denominator of every
     figure, and cheap); at least ``repeat`` rounds, and more (up to
