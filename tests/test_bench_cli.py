@@ -69,6 +69,31 @@ def test_layouts_are_the_ones_named():
     assert not by_name["sliced_f32"].flags.c_contiguous
 
 
+def test_issue_11_reproducers_have_the_reported_layouts():
+    made = {c.name: (c, c.make(quick=True)) for c in select_cases(
+        ["int16_drop_first_col", "void3_reversed", "void12_transposed", "tiny_blocks_f32",
+         "f16_step2", "f32_reversed_inner", "int16_stereo_cf", "uint8_tiny_perm", "f32_2d_cf"])}
+    case, a = made["int16_drop_first_col"]
+    assert a.shape[1:] == (99,) and a.strides == (200, 2)          # 198-byte runs
+    case, a = made["void3_reversed"]
+    assert a.dtype == np.dtype("V3") and a.strides[1] < 0 and a.shape[2:] == (28, 3)
+    assert a.strides[2:] == (9, 3)                                 # 252-byte runs
+    case, a = made["void12_transposed"]
+    assert a.dtype.itemsize == 12 and a.strides[1:] == (12, 12 * 64)
+    case, a = made["tiny_blocks_f32"]
+    assert a.shape[1:] == (4, 3) and a.strides[1:] == (4, 16)
+    case, a = made["f16_step2"]
+    assert a.dtype == np.float16 and a.strides[-1] == 4
+    case, a = made["f32_reversed_inner"]
+    assert a.strides[-1] == -4
+    case, a = made["int16_stereo_cf"]
+    assert a.shape[1] == 2 and case.data_format == "channels_first" and a.dtype == np.int16
+    case, a = made["uint8_tiny_perm"]
+    assert a.shape[1:] == (2, 2, 3) and a.strides[1:] == (1, 6, 2)
+    case, a = made["f32_2d_cf"]
+    assert a.ndim == 2 and a.flags.c_contiguous and case.data_format == "channels_first"
+
+
 def test_select_cases_names_the_unknown_ones():
     assert [c.name for c in select_cases(["small_f32", "nchw_f32_cf"])] == \
         ["nchw_f32_cf", "small_f32"]  # catalog order
@@ -150,7 +175,7 @@ def test_every_case_runs_and_is_checked():
             assert c.output_bytes <= pyflat_1.peak_bytes < c.output_bytes + 10**4
         assert kernel_1.peak_bytes < 10**4  # into out=: nothing
     zero_copy = {c.name for c in infos if c.zero_copy}
-    assert zero_copy == {"contiguous_f32"}
+    assert zero_copy == {"contiguous_f32", "f32_2d_cf"}  # issue 11, reproducer 8
 
 
 def test_a_wrong_result_is_an_error(tmp_path, monkeypatch, capsys):

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 from pyflat.progress import tqdm_class
 from pyflat.threads import MAX_THREADS, available_cpus
 
+from . import fuzz_command
 from .cases import CASES, Case, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
@@ -82,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", action="store_true",
                    help="instead: small inputs and repeated calls (per-call cost, items/s, "
                         "a torch DataLoader); 'pyflat bench --pipeline --help' lists its options")
+    fuzz_command.add_arguments(p)
     return p
 
 
@@ -172,6 +174,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{case.name:22} {case.data_format:15} {case.description}")
         return 0
     _check_outputs(p, args)
+    fuzzed = fuzz_command.maybe_run(p, args, argv)
+    if fuzzed is not None:
+        return fuzzed
 
     cases = args.cases or select_cases()
     torch = None if args.no_torch else import_torch()

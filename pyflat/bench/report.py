@@ -206,6 +206,10 @@ class Report:
                   _markdown_table(*self.summary_rows()), "",
                   "## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
+                  "## Random layouts", "",
+                  "A catalog is a sample, not the population: `pyflat bench --fuzz 300 "
+                  "--seed S` times random layouts against their traffic limit and numpy; "
+                  "its distribution and latest figures are in [FUZZ.md](FUZZ.md).", "",
                   "## Definitions", ""]
         lines += [f"- **{term}**: {text}." for term, text in self.definitions()]
         lines += ["- The machine may be shared and has few cores: compare rows of the same "
