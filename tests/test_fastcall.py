@@ -390,3 +390,47 @@ def test_api_settings_are_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -> 
     assert np.array_equal(pyflat.batch_flatten(a), a.reshape(6, -1))
     assert np.array_equal(pyflat.ascontiguousarray(a), a)
     assert copies == [(6, None), (None, None)]
+
+
+def _sized_layouts() -> Any:
+    """Copying layouts of 128 B to 200 KB: every branch of api's choice of copier."""
+    for rows in (8, 64, 1024, 3200):
+        yield np.arange(rows * 32, dtype=np.float32).reshape(rows, 32)[:, :16], "channels_last"
+        yield np.arange(rows * 32, dtype=np.float32).reshape(rows, 32)[:, ::2], "channels_last"
+        yield np.asfortranarray(np.ones((rows, 16), np.float32)), "channels_last"
+        yield np.ones((rows, 16), np.float64)[:, ::-1], "channels_last"
+        yield np.ones((max(rows // 16, 1), 3, 8, 8), np.uint8), "channels_first"
+        yield np.ones((max(rows // 16, 1), 3, 4, 4), np.float64), "channels_first"
+        yield np.ones((max(rows // 16, 1), 3, 8, 8), np.float32).transpose(0, 2, 3, 1), \
+            "channels_last"
+        yield np.ones((rows * 2, 20, 6))[::2], "channels_last"
+        yield np.ones((6, rows)).T, "channels_last"
+
+
+@pytest.mark.parametrize("a,data_format", list(_sized_layouts()),
+                         ids=lambda v: getattr(v, "nbytes", v))
+def test_same_copier_as_python(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
+                               data_format: str) -> None:
+    """The C entry copies with the kernel exactly where the Python
+    implementation does (it mirrors api.numpy_or_kernel and
+    api.kernel_takes_small: a change there must be made in
+    pyflat/_fastcall.c too, which this test tells)."""
+    from pyflat import _kernel
+    calls: list = []
+    real = _kernel.copy_into
+    monkeypatch.setattr(_kernel, "copy_into", lambda *a, **k: calls.append(1) or real(*a, **k))
+    layer_ = pyflat.Flatten(data_format)  # type: ignore[arg-type]
+    for fast, slow in [
+            (lambda: pyflat.batch_flatten(a, data_format=data_format),
+             lambda: python_impl(pyflat.batch_flatten)(a, data_format=data_format)),
+            (lambda: layer_(a), lambda: python_impl(pyflat.Flatten.__call__)(layer_, a)),
+            (lambda: pyflat.ascontiguousarray(a),
+             lambda: python_impl(pyflat.ascontiguousarray)(a))]:
+        slow()  # the layout decided (api._KERNEL_TAKES), as in a pipeline
+        calls.clear()
+        want = slow()
+        by_python = len(calls)
+        calls.clear()
+        got = fast()
+        assert len(calls) == by_python
+        assert got.tobytes() == want.tobytes() and got.shape == want.shape
