@@ -15,8 +15,17 @@
  * (a single unit) gained nothing. */
 #define PF_MIN_BYTES_PER_THREAD PF_UNIT_BYTES
 
-/* Contiguous runs shorter than this are copied element by element. */
+/* Contiguous runs shorter than this are copied with inline overlapping
+ * 16-byte moves; longer ones call memcpy. */
 #define PF_MEMCPY_MIN_BYTES 256
+
+/* Items up to this many bytes have loops of their own (fixed-size moves);
+ * larger ones move as 16-byte words plus an overlapping last word. */
+#define PF_FIXED_MAX 32
+
+/* A row (or small block) of at most this many bytes is "short": the block
+ * kernel gathers several innermost axes into one row by a table. */
+#define PF_SHORT_ROW_BYTES 64
 
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
@@ -62,11 +71,18 @@ int pf_use_streaming(int64_t nbytes);
 void pf_stream_copy(char *dst, const char *src, int64_t n);
 void pf_stream_fence(void);
 
-/* Run units [begin, end) of a plan on the calling thread. */
-void pf_run_units(const pf_plan *p, const char *src, char *dst,
-                  int64_t begin, int64_t end);
+/* Runs units [begin, end) of a job. */
+typedef void (*pf_job_fn)(void *ctx, int64_t begin, int64_t end);
 
-/* Run all units of a plan on p->num_threads threads (the caller included). */
-int pf_pool_run(const pf_plan *p, const char *src, char *dst);
+/* Run units [0, units) of a job on num_threads threads (the caller
+ * included); on the caller alone when num_threads < 2 or the pool is busy. */
+int pf_pool_run(int num_threads, int64_t units, pf_job_fn fn, void *ctx);
+
+/* Vector row kernels (micro_x86.c): copy `count` rows of `len` items of
+ * e bytes, row i from s + i*s_step, to d + i*len*e (contiguous).  Reverse:
+ * the row's items run backwards from s (s points at the row's first item). */
+typedef void (*pf_rows_simd_fn)(char *d, const char *s, int64_t count,
+                                int64_t s_step, int64_t len);
+pf_rows_simd_fn pf_reverse_for(int64_t e, int simd);
 
 #endif /* PYFLAT_INTERNAL_H */

@@ -83,31 +83,6 @@ static void sse2_2x2_e8(char *dst, const char *src, int64_t d_row,
     STOREU(dst + d_row, _mm_unpackhi_epi64(a, b));
 }
 
-/* Narrow: 16 rows of 2 or 4 one-byte columns, destination rows packed
- * (d_row == columns): planes interleave into 32 or 64 contiguous bytes. */
-static void sse2_16x2_e1(char *dst, const char *src, int64_t d_row,
-                         int64_t s_col)
-{
-    (void)d_row;
-    __m128i p0 = LOADU(src), p1 = LOADU(src + s_col);
-    STOREU(dst, _mm_unpacklo_epi8(p0, p1));
-    STOREU(dst + 16, _mm_unpackhi_epi8(p0, p1));
-}
-
-static void sse2_16x4_e1(char *dst, const char *src, int64_t d_row,
-                         int64_t s_col)
-{
-    (void)d_row;
-    __m128i p0 = LOADU(src), p1 = LOADU(src + s_col);
-    __m128i p2 = LOADU(src + 2 * s_col), p3 = LOADU(src + 3 * s_col);
-    __m128i a = _mm_unpacklo_epi8(p0, p1), b = _mm_unpackhi_epi8(p0, p1);
-    __m128i c = _mm_unpacklo_epi8(p2, p3), d = _mm_unpackhi_epi8(p2, p3);
-    STOREU(dst, _mm_unpacklo_epi16(a, c));
-    STOREU(dst + 16, _mm_unpackhi_epi16(a, c));
-    STOREU(dst + 32, _mm_unpacklo_epi16(b, d));
-    STOREU(dst + 48, _mm_unpackhi_epi16(b, d));
-}
-
 /* Narrow, 3 one-byte columns (RGB planes -> packed pixels), SSSE3 pshufb:
  * output byte g comes from plane g % 3, pixel g / 3. */
 #define PICK(g, j) ((g) % 3 == (j) ? (g) / 3 : -128)
@@ -173,6 +148,187 @@ __attribute__((target("avx2"))) static void avx2_4x4_e8(
     STOREU256(dst + 3 * d_row, _mm256_castpd_si256(_mm256_permute2f128_pd(t1, t3, 0x31)));
 }
 
+/* ---- narrow interleaves: K planes of E-byte items into packed rows ------
+ * (an unpack network: pairs of planes interleave at width E, then pairs of
+ * those at 2E, ...; 16 bytes of each plane give 16*K output bytes). */
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE __m128i unpack_lo(__m128i a, __m128i b, int w)
+{
+    switch (w) {
+    case 1: return _mm_unpacklo_epi8(a, b);
+    case 2: return _mm_unpacklo_epi16(a, b);
+    case 4: return _mm_unpacklo_epi32(a, b);
+    case 8: return _mm_unpacklo_epi64(a, b);
+    default: return a; /* width 16: the vectors are the halves */
+    }
+}
+
+ALWAYS_INLINE __m128i unpack_hi(__m128i a, __m128i b, int w)
+{
+    switch (w) {
+    case 1: return _mm_unpackhi_epi8(a, b);
+    case 2: return _mm_unpackhi_epi16(a, b);
+    case 4: return _mm_unpackhi_epi32(a, b);
+    case 8: return _mm_unpackhi_epi64(a, b);
+    default: return b;
+    }
+}
+
+ALWAYS_INLINE void il2(__m128i a, __m128i b, int w, __m128i *o)
+{
+    o[0] = unpack_lo(a, b, w);
+    o[1] = unpack_hi(a, b, w);
+}
+
+ALWAYS_INLINE void il4(const __m128i *v, int w, __m128i *o)
+{
+    __m128i a[2], b[2];
+    il2(v[0], v[1], w, a);
+    il2(v[2], v[3], w, b);
+    il2(a[0], b[0], 2 * w, o);
+    il2(a[1], b[1], 2 * w, o + 2);
+}
+
+ALWAYS_INLINE void interleave(char *dst, const char *src, int64_t s_col, int k,
+                              int e)
+{
+    __m128i v[8], o[8];
+    for (int j = 0; j < k; j++)
+        v[j] = LOADU(src + j * s_col);
+    if (k == 2) {
+        il2(v[0], v[1], e, o);
+    } else if (k == 4) {
+        il4(v, e, o);
+    } else { /* 8 */
+        __m128i a[4], b[4];
+        il4(v, e, a);
+        il4(v + 4, e, b);
+        for (int i = 0; i < 4; i++)
+            il2(a[i], b[i], 4 * e, o + 2 * i);
+    }
+    for (int i = 0; i < k; i++)
+        STOREU(dst + 16 * i, o[i]);
+}
+
+#define INTERLEAVE_FN(K, E)                                                    \
+    static void sse2_il##K##_e##E(char *dst, const char *src, int64_t d_row,  \
+                                  int64_t s_col)                               \
+    {                                                                          \
+        (void)d_row;                                                           \
+        interleave(dst, src, s_col, K, E);                                     \
+    }
+INTERLEAVE_FN(2, 1) INTERLEAVE_FN(2, 2) INTERLEAVE_FN(2, 4) INTERLEAVE_FN(2, 8)
+INTERLEAVE_FN(4, 1) INTERLEAVE_FN(4, 2) INTERLEAVE_FN(4, 4) INTERLEAVE_FN(4, 8)
+INTERLEAVE_FN(8, 1) INTERLEAVE_FN(8, 2) INTERLEAVE_FN(8, 4)
+
+static pf_micro_fn interleave_for(int64_t k, int64_t e)
+{
+#define PICK_IL(K, E) if (k == K && e == E) return sse2_il##K##_e##E;
+    PICK_IL(2, 1) PICK_IL(2, 2) PICK_IL(2, 4) PICK_IL(2, 8)
+    PICK_IL(4, 1) PICK_IL(4, 2) PICK_IL(4, 4) PICK_IL(4, 8)
+    PICK_IL(8, 1) PICK_IL(8, 2) PICK_IL(8, 4)
+#undef PICK_IL
+    return NULL;
+}
+
+/* ---- reversed rows: items of 1, 2, 4, 8 or 16 bytes, backwards ---------- */
+
+ALWAYS_INLINE __m128i rev_sse2(__m128i x, int e)
+{
+    switch (e) {
+    case 2:
+        x = _mm_shufflelo_epi16(x, _MM_SHUFFLE(0, 1, 2, 3));
+        x = _mm_shufflehi_epi16(x, _MM_SHUFFLE(0, 1, 2, 3));
+        return _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2));
+    case 4: return _mm_shuffle_epi32(x, _MM_SHUFFLE(0, 1, 2, 3));
+    case 8: return _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2));
+    default: return x; /* 16 */
+    }
+}
+
+/* Row i: items s + i*s_step - j*e for j < len, to d (contiguous).  Loads
+ * stay inside each row's bytes; the ragged end moves item by item. */
+#define REVERSE_ROWS(NAME, ATTR, E, W, LOAD, STORE, REV)                       \
+    ATTR static void NAME(char *d, const char *s, int64_t count,               \
+                          int64_t s_step, int64_t len)                         \
+    {                                                                          \
+        for (int64_t i = 0; i < count; i++, s += s_step) {                     \
+            const char *sp = s + (E) - (W);                                    \
+            int64_t j = 0;                                                     \
+            for (; j + 2 * ((W) / (E)) <= len; j += 2 * ((W) / (E))) {         \
+                STORE(d, REV(LOAD(sp)));                                       \
+                STORE(d + (W), REV(LOAD(sp - (W))));                           \
+                d += 2 * (W), sp -= 2 * (W);                                   \
+            }                                                                  \
+            for (; j < len; j++, d += (E))                                     \
+                memcpy(d, s - j * (E), (E));                                   \
+        }                                                                      \
+    }
+
+#define REV2(x) rev_sse2(x, 2)
+#define REV4(x) rev_sse2(x, 4)
+#define REV8(x) rev_sse2(x, 8)
+#define REV16(x) (x)
+REVERSE_ROWS(sse2_rev_e2, , 2, 16, LOADU, STOREU, REV2)
+REVERSE_ROWS(sse2_rev_e4, , 4, 16, LOADU, STOREU, REV4)
+REVERSE_ROWS(sse2_rev_e8, , 8, 16, LOADU, STOREU, REV8)
+REVERSE_ROWS(sse2_rev_e16, , 16, 16, LOADU, STOREU, REV16)
+
+__attribute__((target("avx2"))) static inline __m256i rev_avx2(__m256i x, int e)
+{
+    switch (e) {
+    case 1:
+        x = _mm256_shuffle_epi8(x, _mm256_setr_epi8(
+            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+        return _mm256_permute4x64_epi64(x, _MM_SHUFFLE(1, 0, 3, 2));
+    case 2:
+        x = _mm256_shuffle_epi8(x, _mm256_setr_epi8(
+            14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1,
+            14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1));
+        return _mm256_permute4x64_epi64(x, _MM_SHUFFLE(1, 0, 3, 2));
+    case 4:
+        return _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+    default: /* 8 */
+        return _mm256_permute4x64_epi64(x, _MM_SHUFFLE(0, 1, 2, 3));
+    }
+}
+
+#define AVX2 __attribute__((target("avx2")))
+#define AREV1(x) rev_avx2(x, 1)
+#define AREV2(x) rev_avx2(x, 2)
+#define AREV4(x) rev_avx2(x, 4)
+#define AREV8(x) rev_avx2(x, 8)
+REVERSE_ROWS(avx2_rev_e1, AVX2, 1, 32, LOADU256, STOREU256, AREV1)
+REVERSE_ROWS(avx2_rev_e2, AVX2, 2, 32, LOADU256, STOREU256, AREV2)
+REVERSE_ROWS(avx2_rev_e4, AVX2, 4, 32, LOADU256, STOREU256, AREV4)
+REVERSE_ROWS(avx2_rev_e8, AVX2, 8, 32, LOADU256, STOREU256, AREV8)
+
+pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
+{
+    if (simd >= PF_SIMD_AVX2) {
+        switch (e) {
+        case 1: return avx2_rev_e1;
+        case 2: return avx2_rev_e2;
+        case 4: return avx2_rev_e4;
+        case 8: return avx2_rev_e8;
+        default: break;
+        }
+    }
+    if (simd >= PF_SIMD_SSE2) {
+        switch (e) {
+        case 2: return sse2_rev_e2;
+        case 4: return sse2_rev_e4;
+        case 8: return sse2_rev_e8;
+        case 16: return sse2_rev_e16;
+        default: break;
+        }
+    }
+    return NULL;
+}
+
 void pf_stream_copy(char *dst, const char *src, int64_t n)
 {
     int64_t head = (int64_t)(-(uintptr_t)dst & 15); /* to 16-byte alignment */
@@ -195,19 +351,27 @@ void pf_stream_copy(char *dst, const char *src, int64_t n)
 
 void pf_stream_fence(void) { _mm_sfence(); }
 
+static pf_micro_kernel square_micro_for(int64_t e, int64_t cols, int simd);
+
 pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {
     pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
     if (simd < PF_SIMD_SSE2)
         return none;
-    if (e == 1 && d_row == cols) { /* packed narrow rows: interleave planes */
-        if (cols == 2)
-            return (pf_micro_kernel){sse2_16x2_e1, 16, 2, PF_SIMD_SSE2};
-        if (cols == 4)
-            return (pf_micro_kernel){sse2_16x4_e1, 16, 4, PF_SIMD_SSE2};
-        if (cols == 3 && simd >= PF_SIMD_AVX2) /* every AVX2 CPU has SSSE3 */
+    if (d_row == cols * e) { /* packed narrow rows: interleave planes */
+        if (e == 1 && cols == 3 && simd >= PF_SIMD_AVX2) /* every AVX2 CPU has SSSE3 */
             return (pf_micro_kernel){ssse3_16x3_e1, 16, 3, PF_SIMD_AVX2};
+        pf_micro_kernel square = square_micro_for(e, cols, simd);
+        pf_micro_fn il = interleave_for(cols, e);
+        if (il && (square.fn == NULL || square.cols > cols))
+            return (pf_micro_kernel){il, 16 / e, cols, PF_SIMD_SSE2};
     }
+    return square_micro_for(e, cols, simd);
+}
+
+static pf_micro_kernel square_micro_for(int64_t e, int64_t cols, int simd)
+{
+    pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
     switch (e) {
     case 1: return (pf_micro_kernel){sse2_16x16_e1, 16, 16, PF_SIMD_SSE2};
     case 2: return (pf_micro_kernel){sse2_8x8_e2, 8, 8, PF_SIMD_SSE2};
@@ -237,6 +401,12 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {
     (void)e, (void)cols, (void)d_row, (void)simd;
     return (pf_micro_kernel){NULL, 0, 0, PF_SIMD_NONE};
+}
+
+pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
+{
+    (void)e, (void)simd;
+    return NULL;
 }
 
 #endif
