@@ -27,9 +27,16 @@
  * kernel gathers several innermost axes into one row by a table. */
 #define PF_SHORT_ROW_BYTES 64
 
+/* Transposes whose source rows (the tile's rows axis) span fewer bytes
+ * than this run their outer axes in source order. */
+#define PF_LINE_REUSE_BYTES 256
+
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
+/* Tiles of at most 4 rows, or whose rows are vector gathers: this many
+ * columns (measured: 2 x 64 tiles cost 2.5x a 2 x 512 one per item). */
+#define PF_FEW_ROWS_TILE_COLS 512
 #define PF_NARROW_ROW_BYTES 16
 
 /* Transpose tiles at least this wide prefetch the next tile's source: more
@@ -84,5 +91,10 @@ int pf_pool_run(int num_threads, int64_t units, pf_job_fn fn, void *ctx);
 typedef void (*pf_rows_simd_fn)(char *d, const char *s, int64_t count,
                                 int64_t s_step, int64_t len);
 pf_rows_simd_fn pf_reverse_for(int64_t e, int simd);
+/* Gathers at a small constant step s_col (bytes), or NULL. */
+pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
+
+/* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
+int pf_has_splat(int64_t e);
 
 #endif /* PYFLAT_INTERNAL_H */

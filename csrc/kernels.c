@@ -157,6 +157,75 @@ ALWAYS_INLINE void gather_rows(char *restrict d, const char *restrict s,
     }
 }
 
+/* Rows of one repeated item (a zero source step), items of e = 1, 2, 4, 8
+ * or 16 bytes: the item spread over a 16-byte pattern, stored with
+ * overlapping moves (each store starts at a multiple of e, so any overlap
+ * writes the same bytes). */
+ALWAYS_INLINE void splat_rows(char *restrict d, const char *restrict s,
+                              int64_t count, int64_t s_step, int64_t len,
+                              int64_t e)
+{
+    const int64_t n = len * e;
+    for (int64_t i = 0; i < count; i++, s += s_step, d += n) {
+        w16 w;
+        if (e == 16) {
+            memcpy(&w, s, 16);
+        } else {
+            uint64_t v = 0;
+            memcpy(&v, s, (size_t)e);
+            if (e == 1)
+                v *= 0x0101010101010101ull;
+            else if (e == 2)
+                v *= 0x0001000100010001ull;
+            else if (e == 4)
+                v *= 0x0000000100000001ull;
+            w.lo = w.hi = v;
+        }
+        if (n >= 16) {
+            int64_t j = 0;
+            for (; j + 16 <= n; j += 16)
+                memcpy(d + j, &w, 16);
+            if (j < n)
+                memcpy(d + n - 16, &w, 16);
+        } else if (n >= 8) {
+            memcpy(d, &w, 8);
+            memcpy(d + n - 8, &w, 8);
+        } else if (n >= 4) {
+            memcpy(d, &w, 4);
+            memcpy(d + n - 4, &w, 4);
+        } else if (n >= 2) {
+            memcpy(d, &w, 2);
+            memcpy(d + n - 2, &w, 2);
+        } else {
+            memcpy(d, &w, 1);
+        }
+    }
+}
+
+#define SPLAT_LOOP(E)                                                          \
+    static void splat_##E(const ctx *k, char *d, const char *s,                \
+                          int64_t count, int64_t s_step, int64_t len)          \
+    {                                                                          \
+        (void)k;                                                               \
+        splat_rows(d, s, count, s_step, len, E);                               \
+    }
+SPLAT_LOOP(1) SPLAT_LOOP(2) SPLAT_LOOP(4) SPLAT_LOOP(8) SPLAT_LOOP(16)
+#undef SPLAT_LOOP
+
+int pf_has_splat(int64_t e) { return e == 1 || e == 2 || e == 4 || e == 8 || e == 16; }
+
+static rows_fn splat_for(int64_t e)
+{
+    switch (e) {
+    case 1: return splat_1;
+    case 2: return splat_2;
+    case 4: return splat_4;
+    case 8: return splat_8;
+    case 16: return splat_16;
+    default: return NULL;
+    }
+}
+
 ALWAYS_INLINE void block_rows(char *restrict d, const char *restrict s,
                               int64_t count, int64_t s_step, int64_t len,
                               const int64_t *restrict off, int64_t e)
@@ -226,6 +295,7 @@ static fixed_loops loops_for(int64_t e)
 /* ---- transposes ------------------------------------------------------------ */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
 /* A tile: whole micro-kernel blocks in registers, the ragged rest in C. */
 static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
@@ -265,7 +335,12 @@ static void transpose_tiles(const ctx *k, char *d, const char *s, int64_t rows,
                             int64_t cols)
 {
     const int64_t tr = k->p->tile_rows, tc = k->p->tile_cols;
-    const int prefetch = min64(tc, cols) >= PF_PREFETCH_MIN_COLS;
+    /* Only for columns in lines of their own whose rows span a line or more:
+     * otherwise the source is a few sequential streams the hardware
+     * prefetcher follows, or lines the previous tile already brought. */
+    const int prefetch = min64(tc, cols) >= PF_PREFETCH_MIN_COLS
+                         && llabs_(k->s_col) >= 64
+                         && llabs_(k->s_row) * min64(tr, rows) >= 64;
     for (int64_t i = 0; i < rows; i += tr)
         for (int64_t j = 0; j < cols; j += tc) {
             int64_t next_i = j + tc < cols ? i : i + tr;
@@ -277,6 +352,14 @@ static void transpose_tiles(const ctx *k, char *d, const char *s, int64_t rows,
                            s + i * k->s_row + j * k->s_col,
                            min64(tr, rows - i), min64(tc, cols - j));
         }
+}
+
+/* Tiles whose rows are SIMD gathers (no register block fits them). */
+static void simd_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                      int64_t cols)
+{
+    for (int64_t i = 0; i < rows; i++)
+        k->simd_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols);
 }
 
 /* ---- the loop nest ---------------------------------------------------------- */
@@ -401,8 +484,15 @@ static void setup_rows(ctx *k, const pf_plan *p)
         k->off = p->block_offsets;
         k->rows = loops.block;
         break;
-    default:
-        k->rows = loops.gather;
+    default: /* gather */
+        if (k->s_col == 0 && splat_for(k->e)) {
+            k->rows = splat_for(k->e);
+        } else if (p->simd != PF_SIMD_NONE
+                   && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd))) {
+            k->rows = simd_rows;
+        } else {
+            k->rows = loops.gather;
+        }
         break;
     }
 }
@@ -414,21 +504,31 @@ static void setup_tiles(ctx *k, const pf_plan *p)
     k->s_row = p->src_strides[p->rows_axis];
     k->copy2d = transpose_tiles;
     k->small = loops_for(k->e).tile;
-    if (p->simd != PF_SIMD_NONE) {
+    if (p->simd != PF_SIMD_NONE
+            && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd)) != NULL)
+        k->small = simd_tile; /* rows of the tile are gathers at step 2 */
+    if (p->micro_rows > 0) {
         k->micro = pf_micro_for(k->e, p->shape[p->cols_axis], k->d_row, p->simd);
         if (k->micro.rows != p->micro_rows || k->micro.cols != p->micro_cols)
             k->micro.fn = NULL; /* not what was planned: stay portable */
     }
-    /* Unit axes, slowest first: the outer axes in destination order, then
-     * the row chunks, then the column chunks. */
+    /* Unit axes, slowest first: the outer axes in destination order (or
+     * source order, see pf_plan), then the row chunks, then the column
+     * chunks. */
     int n = 0;
     for (int d = 0; d < p->ndim; d++) {
         if (d == p->rows_axis || d == p->cols_axis)
             continue;
-        k->count[n] = p->shape[d];
-        k->sstep[n] = p->src_strides[d];
-        k->dstep[n] = p->dst_strides[d];
-        n++;
+        int at = n++;
+        if (p->source_order) /* insertion by descending |source stride| */
+            for (; at > 0 && llabs_(k->sstep[at - 1]) < llabs_(p->src_strides[d]); at--) {
+                k->count[at] = k->count[at - 1];
+                k->sstep[at] = k->sstep[at - 1];
+                k->dstep[at] = k->dstep[at - 1];
+            }
+        k->count[at] = p->shape[d];
+        k->sstep[at] = p->src_strides[d];
+        k->dstep[at] = p->dst_strides[d];
     }
     const int64_t rows = p->shape[p->rows_axis], cols = p->shape[p->cols_axis];
     k->count[n] = (rows + p->row_chunk - 1) / p->row_chunk;

@@ -306,6 +306,57 @@ REVERSE_ROWS(avx2_rev_e2, AVX2, 2, 32, LOADU256, STOREU256, AREV2)
 REVERSE_ROWS(avx2_rev_e4, AVX2, 4, 32, LOADU256, STOREU256, AREV4)
 REVERSE_ROWS(avx2_rev_e8, AVX2, 8, 32, LOADU256, STOREU256, AREV8)
 
+/* ---- gathers of every other item (step 2e): 32 source bytes give 16 ---- */
+
+ALWAYS_INLINE __m128i pick_even(__m128i a, __m128i b, int e)
+{
+    switch (e) {
+    case 1: {
+        const __m128i lo = _mm_set1_epi16(0x00FF);
+        return _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo));
+    }
+    case 2: /* sign-extend the low halves, so that the saturating pack is exact */
+        return _mm_packs_epi32(_mm_srai_epi32(_mm_slli_epi32(a, 16), 16),
+                               _mm_srai_epi32(_mm_slli_epi32(b, 16), 16));
+    case 4:
+        return _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b),
+                                               _MM_SHUFFLE(2, 0, 2, 0)));
+    default: /* 8 */
+        return _mm_unpacklo_epi64(a, b);
+    }
+}
+
+/* Row i: items s + i*s_step + 2*j*e.  A group of 16/e items loads 32 bytes
+ * from its first item; it runs only while another item follows the group,
+ * so that no load passes the row's last item. */
+#define GATHER2_ROWS(E)                                                        \
+    static void sse2_gather2_e##E(char *d, const char *s, int64_t count,       \
+                                  int64_t s_step, int64_t len)                 \
+    {                                                                          \
+        for (int64_t i = 0; i < count; i++, s += s_step) {                     \
+            const char *sp = s;                                                \
+            int64_t j = 0;                                                     \
+            for (; j + 16 / (E) < len; j += 16 / (E), d += 16, sp += 32)        \
+                STOREU(d, pick_even(LOADU(sp), LOADU(sp + 16), E));            \
+            for (; j < len; j++, d += (E), sp += 2 * (E))                      \
+                memcpy(d, sp, (E));                                            \
+        }                                                                      \
+    }
+GATHER2_ROWS(1) GATHER2_ROWS(2) GATHER2_ROWS(4) GATHER2_ROWS(8)
+
+pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd)
+{
+    if (simd < PF_SIMD_SSE2 || s_col != 2 * e)
+        return NULL;
+    switch (e) {
+    case 1: return sse2_gather2_e1;
+    case 2: return sse2_gather2_e2;
+    case 4: return sse2_gather2_e4;
+    case 8: return sse2_gather2_e8;
+    default: return NULL;
+    }
+}
+
 pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
 {
     if (simd >= PF_SIMD_AVX2) {
@@ -406,6 +457,12 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
 {
     (void)e, (void)simd;
+    return NULL;
+}
+
+pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd)
+{
+    (void)e, (void)s_col, (void)simd;
     return NULL;
 }
 

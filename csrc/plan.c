@@ -169,11 +169,32 @@ static void choose_kernel(pf_plan *p)
         p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
         p->micro_rows = micro.rows;
         p->micro_cols = micro.cols;
-        describe(p, micro.fn ? "register blocks + item moves" : "item moves");
+        if (micro.fn == NULL && pf_gather_for(e, s_last, pf_simd_level())) {
+            p->simd = pf_simd_level(); /* tile rows: vector gathers at step 2 */
+            p->tile_cols = PF_FEW_ROWS_TILE_COLS;
+        } else if (p->shape[t] <= 4 && micro.fn == NULL) {
+            p->tile_cols = PF_FEW_ROWS_TILE_COLS; /* few rows: longer ones */
+        }
+        /* Tiles whose source rows use only part of their lines: the rest
+         * of those lines belongs to other outer indices; visit those next
+         * (source order), while the lines are cached.  Destination rows of
+         * a tile are whole lines or more, so that order costs no writes. */
+        p->source_order = abs64(p->src_strides[t]) * p->shape[t] < PF_LINE_REUSE_BYTES
+                          && p->shape[last] * e >= 64;
+        describe(p, micro.fn ? "register blocks + item moves"
+                    : p->simd != PF_SIMD_NONE ? "vector gathers (every other item)"
+                                              : "item moves");
         return;
     }
     p->kernel = PF_KERNEL_GATHER;
-    describe(p, "item moves");
+    if (s_last == 0 && pf_has_splat(e)) {
+        describe(p, "one item repeated, 16-byte stores");
+    } else if (pf_gather_for(e, s_last, pf_simd_level())) {
+        p->simd = pf_simd_level();
+        describe(p, "vector shuffles (every other item)");
+    } else {
+        describe(p, "item moves");
+    }
 }
 
 /* The offset table of a block: source offset of each of its elements, in

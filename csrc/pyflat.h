@@ -94,6 +94,10 @@ typedef struct {
     int simd;            /* pf_simd of the inner loop */
     int streaming;       /* 1: non-temporal stores */
     int num_threads;     /* threads that will run it */
+    int source_order;    /* transposes: 1 if the outer axes run in source
+                            order (smallest source stride fastest), so that
+                            partly used source lines are used up while
+                            cached; 0: destination order */
     int numpy_faster;    /* cost model: numpy's own copy is expected faster */
     char inner[96];      /* the inner loop, in words */
     int64_t block_offsets[256];  /* block: source byte offset of element j

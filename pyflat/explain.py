@@ -50,6 +50,7 @@ class Plan:
     col_chunk: int
     nbytes: int
     numpy_faster: bool = False
+    source_order: bool = False
 
     def __str__(self) -> str:
         lines = [f"pyflat plan: {self.input_shape} -> {self.output_shape}, "
@@ -80,6 +81,8 @@ class Plan:
             lines.append(f"  kernel: blocked transpose of axes {rows} and {self.cols_axis}, "
                          f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd} "
                          f"({self.inner})")
+            if self.source_order:
+                lines.append("  outer axes in source order (smallest source stride fastest)")
             row_work = (f"  work: {self.units} units of {self.row_chunk} rows x "
                         f"{self.col_chunk} columns, on {self.num_threads} thread(s)")
         else:
@@ -112,7 +115,7 @@ def _plan(arr, view, output_shape: tuple, num_threads: Any) -> Plan:
         tile=(c.tile_rows, c.tile_cols), simd=_kernel.simd_name(c.simd),
         streaming=bool(c.streaming), num_threads=c.num_threads,
         units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes,
-        numpy_faster=bool(c.numpy_faster))
+        numpy_faster=bool(c.numpy_faster), source_order=bool(c.source_order))
 
 
 def explain(a: Any, *, data_format: str = "channels_last",
