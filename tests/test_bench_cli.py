@@ -150,7 +150,7 @@ def test_every_case_runs_and_is_checked():
             assert c.output_bytes <= pyflat_1.peak_bytes < c.output_bytes + 10**4
         assert kernel_1.peak_bytes < 10**4  # into out=: nothing
     zero_copy = {c.name for c in infos if c.zero_copy}
-    assert zero_copy == {"contiguous_f32"}
+    assert zero_copy == {"contiguous_f32", "f32_2d_cf"}  # issue 11, reproducer 8
 
 
 def test_a_wrong_result_is_an_error(tmp_path, monkeypatch, capsys):

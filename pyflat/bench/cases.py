@@ -59,6 +59,11 @@ class Case:
 
 def _random(dtype: np.dtype, shape: tuple, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
+    if dtype.kind in "VSU":  # records and strings: random bytes (letters for str)
+        if dtype.kind == "U":
+            codes = rng.integers(ord("a"), ord("z") + 1, (*shape, dtype.itemsize // 4))
+            return codes.astype(np.uint32).view(dtype).reshape(shape)
+        return rng.integers(0, 256, (*shape, dtype.itemsize), np.uint8).view(dtype).reshape(shape)
     if dtype == np.bool_:
         return rng.random(shape, np.float32) < 0.5
     if dtype.kind in "ui":
@@ -114,6 +119,26 @@ CASES: tuple[Case, ...] = (
          (128, 64, 28, 28), (16, 64, 28, 28), "channels_first"),
     Case("bool_masks_cf", "bool segmentation masks, 21 classes, NCHW", np.dtype(np.bool_),
          (32, 21, 128, 128), (4, 21, 128, 128), "channels_first"),
+    # The reproducers of issue 11: layouts where pyflat was far from memory speed.
+    Case("int16_drop_first_col", "int16 table, first of 100 columns dropped (198-byte runs)",
+         np.dtype(np.int16), (80_000, 100), (10_000, 100), layout=lambda a: a[:, 1:]),
+    Case("void3_reversed", "V3 records, axis 1 reversed (252-byte runs)", np.dtype("V3"),
+         (1488, 64, 28, 3), (186, 64, 28, 3), layout=lambda a: a[:, ::-1]),
+    Case("void12_transposed", "V12 records, per-sample transpose", np.dtype("V12"),
+         (256, 64, 64), (32, 64, 64), layout=lambda a: a.transpose(0, 2, 1)),
+    Case("tiny_blocks_f32", "float32 (N, 3, 4) samples transposed to (N, 4, 3)", f32,
+         (1_000_000, 3, 4), (125_000, 3, 4), layout=lambda a: a.transpose(0, 2, 1)),
+    Case("f16_step2", "float16, every other element of the last axis", f16,
+         (2048, 8192), (256, 8192), layout=lambda a: a[..., ::2]),
+    Case("f32_reversed_inner", "float32, last axis reversed", f32,
+         (8192, 1024), (1024, 1024), layout=lambda a: a[:, ::-1]),
+    Case("int16_stereo_cf", "int16 stereo audio (N, 2, T) -> interleaved", np.dtype(np.int16),
+         (64, 2, 96000), (8, 2, 96000), "channels_first"),
+    Case("uint8_tiny_perm", "uint8 (N, 2, 3, 2) blocks permuted (0, 3, 1, 2)",
+         np.dtype(np.uint8), (2_000_000, 2, 3, 2), (250_000, 2, 3, 2),
+         layout=lambda a: a.transpose(0, 3, 1, 2)),
+    Case("f32_2d_cf", "float32 2-d, channels_first (nothing to move: zero-copy)", f32,
+         (8192, 1024), (1024, 1024), "channels_first"),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence
 
 from pyflat.threads import MAX_THREADS, available_cpus
 
+from . import fuzz_command
 from .cases import CASES, Case, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
@@ -69,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", metavar="PATH",
                    help="write a RESULTS.md-style report (links the --plot PNG)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    fuzz_command.add_arguments(p)
     return p
 
 
@@ -123,6 +125,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{case.name:22} {case.data_format:15} {case.description}")
         return 0
     _check_outputs(p, args)
+    fuzzed = fuzz_command.maybe_run(p, args, argv)
+    if fuzzed is not None:
+        return fuzzed
 
     cases = args.cases or select_cases()
     torch = None if args.no_torch else import_torch()

@@ -70,7 +70,8 @@ def _pyflat(a: np.ndarray, data_format: str, threads: int) -> Work:
 
 def _pyflat_kernel(a: np.ndarray, data_format: str, threads: int) -> Work:
     out = np.empty((a.shape[0], math.prod(a.shape[1:])), a.dtype)
-    out.fill(0)  # touch the pages: the kernel alone is timed, not page faults
+    out.reshape(-1).view(np.uint8).fill(0)  # touch the pages (any dtype): the kernel
+    # alone is timed, not page faults
     return lambda: pyflat.batch_flatten(a, data_format=data_format, out=out,
                                         num_threads=threads)
 
@@ -98,6 +99,8 @@ def _torch_prepare(torch: Any) -> Callable[[np.ndarray, str, int], Optional[Work
     def prepare(a: np.ndarray, data_format: str, threads: int) -> Optional[Work]:
         if any(stride < 0 for stride in a.strides):
             return None  # torch tensors cannot have negative strides
+        if a.dtype.kind in "VSU":
+            return None  # nor records or strings
         t = torch.from_numpy(a)
         if data_format == "channels_first" and t.ndim > 2:
             t = t.movedim(1, -1)

@@ -149,6 +149,10 @@ class Report:
                   _markdown_table(*self.summary_rows()), "",
                   "## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
+                  "## Random layouts", "",
+                  "A catalog is a sample, not the population: `pyflat bench --fuzz 300 "
+                  "--seed S` times random layouts against their traffic limit and numpy; "
+                  "its distribution and latest figures are in [FUZZ.md](FUZZ.md).", "",
                   "## Definitions", "",
                   "- **GB/s**: bytes read + written (2 x the output's size) per second.",
                   "- **of memcpy**: GB/s over that of the fastest memcpy of the same bytes "
