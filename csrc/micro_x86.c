@@ -83,30 +83,6 @@ static void sse2_2x2_e8(char *dst, const char *src, int64_t d_row,
     STOREU(dst + d_row, _mm_unpackhi_epi64(a, b));
 }
 
-/* Narrow, 3 one-byte columns (RGB planes -> packed pixels), SSSE3 pshufb:
- * output byte g comes from plane g % 3, pixel g / 3. */
-#define PICK(g, j) ((g) % 3 == (j) ? (g) / 3 : -128)
-#define MASK(o, j)                                                             \
-    _mm_setr_epi8(PICK(o, j), PICK(o + 1, j), PICK(o + 2, j), PICK(o + 3, j), \
-                  PICK(o + 4, j), PICK(o + 5, j), PICK(o + 6, j),              \
-                  PICK(o + 7, j), PICK(o + 8, j), PICK(o + 9, j),              \
-                  PICK(o + 10, j), PICK(o + 11, j), PICK(o + 12, j),           \
-                  PICK(o + 13, j), PICK(o + 14, j), PICK(o + 15, j))
-#define INTERLEAVE3(o)                                                         \
-    _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(p0, MASK(o, 0)),                \
-                              _mm_shuffle_epi8(p1, MASK(o, 1))),               \
-                 _mm_shuffle_epi8(p2, MASK(o, 2)))
-
-__attribute__((target("ssse3"))) static void ssse3_16x3_e1(
-    char *dst, const char *src, int64_t d_row, int64_t s_col)
-{
-    (void)d_row;
-    __m128i p0 = LOADU(src), p1 = LOADU(src + s_col), p2 = LOADU(src + 2 * s_col);
-    STOREU(dst, INTERLEAVE3(0));
-    STOREU(dst + 16, INTERLEAVE3(16));
-    STOREU(dst + 32, INTERLEAVE3(32));
-}
-
 #define LOADU256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define STOREU256(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 
@@ -344,8 +320,105 @@ ALWAYS_INLINE __m128i pick_even(__m128i a, __m128i b, int e)
     }
 GATHER2_ROWS(1) GATHER2_ROWS(2) GATHER2_ROWS(4) GATHER2_ROWS(8)
 
+/* ---- byte shuffles (SSSE3 pshufb; gated on the AVX2 level, which implies
+ * it): masks are compile-time constants, -128 zeroes a byte. -------------- */
+
+#define SETR16(F, o, a, b, c)                                                  \
+    _mm_setr_epi8(F(o + 0, a, b, c), F(o + 1, a, b, c), F(o + 2, a, b, c),     \
+                  F(o + 3, a, b, c), F(o + 4, a, b, c), F(o + 5, a, b, c),     \
+                  F(o + 6, a, b, c), F(o + 7, a, b, c), F(o + 8, a, b, c),     \
+                  F(o + 9, a, b, c), F(o + 10, a, b, c), F(o + 11, a, b, c),   \
+                  F(o + 12, a, b, c), F(o + 13, a, b, c), F(o + 14, a, b, c),  \
+                  F(o + 15, a, b, c))
+
+/* Gathers at step K items: output byte b of a group is source byte
+ * (b / E) * K * E + b % E, which lies in the load (16 bytes) L. */
+#define G_OFF(b, K, E) (((b) / (E)) * (K) * (E) + (b) % (E))
+#define G_PICK(b, L, K, E) (G_OFF(b, K, E) / 16 == (L) ? G_OFF(b, K, E) % 16 : -128)
+
+#define GATHERK_ROWS(K, E)                                                     \
+    __attribute__((target("ssse3"))) static void ssse3_gather##K##_e##E(      \
+        char *d, const char *s, int64_t count, int64_t s_step, int64_t len)   \
+    {                                                                          \
+        __m128i m[K];                                                          \
+        for (int l = 0; l < (K); l++)                                          \
+            m[l] = SETR16(G_PICK, 0, l, K, E);                                 \
+        for (int64_t i = 0; i < count; i++, s += s_step) {                     \
+            const char *sp = s;                                                \
+            int64_t j = 0;                                                     \
+            for (; j + 16 / (E) < len; j += 16 / (E), d += 16, sp += 16 * (K)) { \
+                __m128i acc = _mm_shuffle_epi8(LOADU(sp), m[0]);               \
+                for (int l = 1; l < (K); l++)                                  \
+                    acc = _mm_or_si128(acc, _mm_shuffle_epi8(LOADU(sp + 16 * l), m[l])); \
+                STOREU(d, acc);                                                \
+            }                                                                  \
+            for (; j < len; j++, d += (E), sp += (K) * (E))                    \
+                memcpy(d, sp, (E));                                            \
+        }                                                                      \
+    }
+GATHERK_ROWS(2, 1) GATHERK_ROWS(3, 1) GATHERK_ROWS(4, 1)
+GATHERK_ROWS(3, 2) GATHERK_ROWS(4, 2)
+GATHERK_ROWS(3, 4) GATHERK_ROWS(4, 4)
+GATHERK_ROWS(3, 8) GATHERK_ROWS(4, 8)
+
+/* Interleaves of K planes: output byte g (of 16*K) is item g / E, plane
+ * (g / E) % K, byte ((g / E) / K) * E + g % E of that plane's 16.  The
+ * masks, one per (output vector, plane), are filled once at load time. */
+static int8_t il_masks[8][9][7][7][16]; /* [K][E][vector][plane][byte] */
+
+__attribute__((constructor)) static void fill_il_masks(void)
+{
+    for (int k = 3; k < 8; k++)
+        for (int e = 1; e <= 8; e *= 2)
+            for (int o = 0; o < k; o++)
+                for (int j = 0; j < k; j++)
+                    for (int b = 0; b < 16; b++) {
+                        int g = 16 * o + b, item = g / e;
+                        il_masks[k][e][o][j][b] = (int8_t)(
+                            item % k == j ? (item / k) * e + g % e : -128);
+                    }
+}
+
+#define INTERLEAVEK(K, E)                                                      \
+    __attribute__((target("ssse3"))) static void ssse3_il##K##_e##E(          \
+        char *dst, const char *src, int64_t d_row, int64_t s_col)              \
+    {                                                                          \
+        (void)d_row;                                                           \
+        __m128i p[K];                                                          \
+        for (int j = 0; j < (K); j++)                                          \
+            p[j] = LOADU(src + j * s_col);                                     \
+        for (int o = 0; o < (K); o++) {                                        \
+            __m128i acc = _mm_shuffle_epi8(p[0], LOADU(il_masks[K][E][o][0])); \
+            for (int j = 1; j < (K); j++)                                      \
+                acc = _mm_or_si128(acc, _mm_shuffle_epi8(                      \
+                                            p[j], LOADU(il_masks[K][E][o][j]))); \
+            STOREU(dst + 16 * o, acc);                                         \
+        }                                                                      \
+    }
+INTERLEAVEK(3, 1) INTERLEAVEK(3, 2) INTERLEAVEK(3, 4) INTERLEAVEK(3, 8)
+INTERLEAVEK(5, 1) INTERLEAVEK(5, 2) INTERLEAVEK(5, 4) INTERLEAVEK(5, 8)
+INTERLEAVEK(6, 1) INTERLEAVEK(6, 2) INTERLEAVEK(6, 4) INTERLEAVEK(6, 8)
+INTERLEAVEK(7, 1) INTERLEAVEK(7, 2) INTERLEAVEK(7, 4) INTERLEAVEK(7, 8)
+
+static pf_micro_fn shuffle_interleave_for(int64_t k, int64_t e)
+{
+#define PICK_ILK(K, E) if (k == K && e == E) return ssse3_il##K##_e##E;
+    PICK_ILK(3, 1) PICK_ILK(3, 2) PICK_ILK(3, 4) PICK_ILK(3, 8)
+    PICK_ILK(5, 1) PICK_ILK(5, 2) PICK_ILK(5, 4) PICK_ILK(5, 8)
+    PICK_ILK(6, 1) PICK_ILK(6, 2) PICK_ILK(6, 4) PICK_ILK(6, 8)
+    PICK_ILK(7, 1) PICK_ILK(7, 2) PICK_ILK(7, 4) PICK_ILK(7, 8)
+#undef PICK_ILK
+    return NULL;
+}
+
 pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd)
 {
+    if (simd >= PF_SIMD_AVX2) {
+#define PICK_GK(K, E) if (e == E && s_col == K * E) return ssse3_gather##K##_e##E;
+        PICK_GK(2, 1) PICK_GK(3, 1) PICK_GK(4, 1) PICK_GK(3, 2) PICK_GK(4, 2)
+        PICK_GK(3, 4) PICK_GK(4, 4) PICK_GK(3, 8) PICK_GK(4, 8)
+#undef PICK_GK
+    }
     if (simd < PF_SIMD_SSE2 || s_col != 2 * e)
         return NULL;
     switch (e) {
@@ -410,8 +483,9 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
     if (simd < PF_SIMD_SSE2)
         return none;
     if (d_row == cols * e) { /* packed narrow rows: interleave planes */
-        if (e == 1 && cols == 3 && simd >= PF_SIMD_AVX2) /* every AVX2 CPU has SSSE3 */
-            return (pf_micro_kernel){ssse3_16x3_e1, 16, 3, PF_SIMD_AVX2};
+        pf_micro_fn shuffled = shuffle_interleave_for(cols, e);
+        if (shuffled && simd >= PF_SIMD_AVX2) /* every AVX2 CPU has SSSE3 */
+            return (pf_micro_kernel){shuffled, 16 / e, cols, PF_SIMD_AVX2};
         pf_micro_kernel square = square_micro_for(e, cols, simd);
         pf_micro_fn il = interleave_for(cols, e);
         if (il && (square.fn == NULL || square.cols > cols))
