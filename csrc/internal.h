@@ -94,6 +94,19 @@ pf_rows_simd_fn pf_reverse_for(int64_t e, int simd);
 /* Gathers at a small constant step s_col (bytes), or NULL. */
 pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 
+/* Byte-permute programs move at most this many bytes per run. */
+#define PF_PROGRAM_BYTES 256
+
+/* The byte-permute program of a plan's row kernel (micro_x86.c), for
+ * items at offsets off[0..items) (bytes, from the first): 1 if built. */
+int pf_build_program(pf_plan *p, const int64_t *off, int64_t items);
+
+/* Runs a plan's program `groups` times, the n-th from s + n*s_step to
+ * d + n*d_step; NULL where the build has none (needs PF_SIMD_AVX512). */
+typedef void (*pf_program_fn2)(const pf_plan *p, char *d, const char *s,
+                               int64_t groups, int64_t s_step, int64_t d_step);
+pf_program_fn2 pf_program_runner(void);
+
 /* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
 int pf_has_splat(int64_t e);
 

@@ -37,6 +37,8 @@ struct ctx {
     int64_t e;
     /* Row kernels. */
     rows_fn rows;
+    rows_fn tail;          /* programs: the portable loop for what is left */
+    pf_program_fn2 program;
     pf_rows_simd_fn simd_rows;
     int64_t s_col;        /* source step between items of a row */
     int64_t row_bytes;    /* destination bytes per row */
@@ -297,23 +299,27 @@ static fixed_loops loops_for(int64_t e)
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
-/* A tile: whole micro-kernel blocks in registers, the ragged rest in C. */
+/* A tile: micro-kernel blocks in registers.  A ragged edge, when the tile
+ * is at least one block wide there, is one more block shifted back to
+ * overlap the previous one (its elements are written twice, with the same
+ * bytes, all inside this tile); only tiles narrower than a block go
+ * element by element. */
 static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
                            int64_t cols)
 {
     const int64_t mr = k->micro.rows, mc = k->micro.cols;
-    const int64_t full_rows = k->micro.fn ? rows - rows % mr : 0;
-    const int64_t full_cols = k->micro.fn ? cols - cols % mc : 0;
-    for (int64_t i = 0; i < full_rows; i += mr)
-        for (int64_t j = 0; j < full_cols; j += mc)
+    if (k->micro.fn == NULL || rows < mr || cols < mc) {
+        k->small(k, d, s, rows, cols);
+        return;
+    }
+    for (int64_t i0 = 0; i0 < rows; i0 += mr) {
+        const int64_t i = i0 + mr <= rows ? i0 : rows - mr;
+        for (int64_t j0 = 0; j0 < cols; j0 += mc) {
+            const int64_t j = j0 + mc <= cols ? j0 : cols - mc;
             k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->e + j * k->s_col,
                         k->d_row, k->s_col);
-    if (full_cols < cols) /* right edge, every row */
-        k->small(k, d + full_cols * k->e, s + full_cols * k->s_col, rows,
-                 cols - full_cols);
-    if (full_rows < rows) /* bottom edge, left part */
-        k->small(k, d + full_rows * k->d_row, s + full_rows * k->s_row,
-                 rows - full_rows, full_cols);
+        }
+    }
 }
 
 /* Ask for a tile's source lines ahead: its rows lie in as many pages as the
@@ -352,6 +358,27 @@ static void transpose_tiles(const ctx *k, char *d, const char *s, int64_t rows,
                            s + i * k->s_row + j * k->s_col,
                            min64(tr, rows - i), min64(tc, cols - j));
         }
+}
+
+/* Rows by a byte-permute program: whole groups of rows (blocks), or
+ * pieces of each row; the rest by the portable loop. */
+static void program_rows(const ctx *k, char *d, const char *s, int64_t count,
+                         int64_t s_step, int64_t len)
+{
+    const pf_plan *p = k->p;
+    if (p->program == 1) {
+        const int64_t r = p->program_rows, groups = count / r;
+        k->program(p, d, s, groups, r * s_step, r * k->row_bytes);
+        k->tail(k, d + groups * r * k->row_bytes, s + groups * r * s_step,
+                count - groups * r, s_step, len);
+        return;
+    }
+    const int64_t m = p->program_items, groups = len / m;
+    for (int64_t i = 0; i < count; i++, s += s_step, d += len * k->e) {
+        k->program(p, d, s, groups, m * k->s_col, m * k->e);
+        k->tail(k, d + groups * m * k->e, s + groups * m * k->s_col, 1, 0,
+                len - groups * m);
+    }
 }
 
 /* Tiles whose rows are SIMD gathers (no register block fits them). */
@@ -477,7 +504,8 @@ static void setup_rows(ctx *k, const pf_plan *p)
         k->rows = p->streaming ? stream_rows : run_rows;
         break;
     case PF_KERNEL_REVERSE:
-        k->simd_rows = p->simd != PF_SIMD_NONE ? pf_reverse_for(k->e, p->simd) : NULL;
+        k->simd_rows = p->simd != PF_SIMD_NONE && !p->program ? pf_reverse_for(k->e, p->simd)
+                                                              : NULL;
         k->rows = k->simd_rows ? simd_rows : loops.gather;
         break;
     case PF_KERNEL_BLOCK:
@@ -485,7 +513,9 @@ static void setup_rows(ctx *k, const pf_plan *p)
         k->rows = loops.block;
         break;
     default: /* gather */
-        if (k->s_col == 0 && splat_for(k->e)) {
+        if (p->program) {
+            k->rows = loops.gather;
+        } else if (k->s_col == 0 && splat_for(k->e)) {
             k->rows = splat_for(k->e);
         } else if (p->simd != PF_SIMD_NONE
                    && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd))) {
@@ -494,6 +524,10 @@ static void setup_rows(ctx *k, const pf_plan *p)
             k->rows = loops.gather;
         }
         break;
+    }
+    if (p->program && (k->program = pf_program_runner()) != NULL) {
+        k->tail = k->rows;
+        k->rows = program_rows;
     }
 }
 

@@ -453,6 +453,99 @@ pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
     return NULL;
 }
 
+/* ---- byte-permute programs (AVX-512 VBMI) ---------------------------------
+ * A program moves `items` items whose source offsets (bytes, from the first
+ * item's address) are off[]: 64-byte destination chunks, each the OR of up
+ * to two vpermt2b over a 128-byte source window.  Built once per plan. */
+
+int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
+{
+    const int64_t e = p->itemsize, bytes = items * e;
+    if (items < 1 || bytes > 256)
+        return 0;
+    const int chunks = (int)((bytes + 63) / 64);
+    for (int c = 0; c < chunks; c++) {
+        const int64_t first = 64 * (int64_t)c;
+        const int64_t n = bytes - first < 64 ? bytes - first : 64;
+        int64_t base[2] = {0, 0};
+        int windows = 0;
+        uint64_t lanes[2] = {0, 0}, load[2][2] = {{0, 0}, {0, 0}};
+        /* Windows: the lowest byte not yet covered starts the next one. */
+        for (;;) {
+            int found = 0;
+            int64_t low = 0;
+            for (int64_t b = 0; b < n; b++) {
+                int64_t src = off[(first + b) / e] + (first + b) % e;
+                int covered = 0;
+                for (int w = 0; w < windows; w++)
+                    covered |= src >= base[w] && src - base[w] < 128;
+                if (!covered && (!found || src < low)) {
+                    low = src;
+                    found = 1;
+                }
+            }
+            if (!found)
+                break;
+            if (windows == 2)
+                return 0; /* too spread out for two windows */
+            base[windows++] = low;
+        }
+        for (int64_t b = 0; b < n; b++) {
+            int64_t src = off[(first + b) / e] + (first + b) % e;
+            int w = src >= base[0] && src - base[0] < 128 ? 0 : 1;
+            int64_t at = src - base[w];
+            lanes[w] |= (uint64_t)1 << b;
+            load[w][at / 64] |= (uint64_t)1 << (at % 64);
+            p->program_index[c][w][b] = (uint8_t)at;
+        }
+        p->program_windows[c] = windows;
+        for (int w = 0; w < 2; w++) {
+            p->program_base[c][w] = base[w];
+            p->program_lanes[c][w] = lanes[w];
+            p->program_load[c][w][0] = load[w][0];
+            p->program_load[c][w][1] = load[w][1];
+        }
+        p->program_store[c] = n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+    }
+    p->program_chunks = chunks;
+    p->program_items = items;
+    return 1;
+}
+
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+VBMI static inline const void *at_offset(const char *s, int64_t off)
+{
+    return (const void *)((uintptr_t)s + (uintptr_t)off);
+}
+
+/* `groups` runs of the program: the n-th from s + n*s_step to d + n*d_step. */
+VBMI static void run_program(const pf_plan *p, char *d, const char *s,
+                             int64_t groups, int64_t s_step, int64_t d_step)
+{
+    const int chunks = p->program_chunks;
+    __m512i idx[4][2];
+    for (int c = 0; c < chunks; c++)
+        for (int w = 0; w < p->program_windows[c]; w++)
+            idx[c][w] = _mm512_loadu_si512((const void *)p->program_index[c][w]);
+    for (int64_t g = 0; g < groups; g++, s += s_step, d += d_step) {
+        for (int c = 0; c < chunks; c++) {
+            __m512i acc = _mm512_setzero_si512();
+            for (int w = 0; w < p->program_windows[c]; w++) {
+                const char *base = at_offset(s, p->program_base[c][w]);
+                __m512i lo = _mm512_maskz_loadu_epi8(p->program_load[c][w][0], base);
+                __m512i hi = _mm512_maskz_loadu_epi8(p->program_load[c][w][1],
+                                                     at_offset(base, 64));
+                acc = _mm512_or_si512(acc, _mm512_maskz_permutex2var_epi8(
+                                               p->program_lanes[c][w], lo, idx[c][w], hi));
+            }
+            _mm512_mask_storeu_epi8(d + 64 * c, p->program_store[c], acc);
+        }
+    }
+}
+
+pf_program_fn2 pf_program_runner(void) { return run_program; }
+
 void pf_stream_copy(char *dst, const char *src, int64_t n)
 {
     int64_t head = (int64_t)(-(uintptr_t)dst & 15); /* to 16-byte alignment */
@@ -539,5 +632,13 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd)
     (void)e, (void)s_col, (void)simd;
     return NULL;
 }
+
+int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
+{
+    (void)p, (void)off, (void)items;
+    return 0;
+}
+
+pf_program_fn2 pf_program_runner(void) { return NULL; }
 
 #endif

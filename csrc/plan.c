@@ -112,6 +112,69 @@ static pf_micro_kernel micro_for_axes(const pf_plan *p, int t)
     return m;
 }
 
+/* Source offset of element j of the block of axes kb.. (destination order). */
+static int64_t block_offset(const pf_plan *p, int kb, int64_t j)
+{
+    int64_t off = 0;
+    for (int d = p->ndim - 1; d >= kb; d--) {
+        off += j % p->shape[d] * p->src_strides[d];
+        j /= p->shape[d];
+    }
+    return off;
+}
+
+/* A byte-permute program for blocks of axes kb.. (at most PF_PROGRAM_BYTES),
+ * as many consecutive blocks of the axis before at once as fit: 1 if it
+ * builds (the plan's program fields are then set). */
+static int try_block_program(pf_plan *p, int kb)
+{
+    const int64_t e = p->itemsize;
+    int64_t elems = 1;
+    for (int d = kb; d < p->ndim; d++) {
+        if (p->shape[d] > PF_PROGRAM_BYTES / elems)
+            return 0;
+        elems *= p->shape[d];
+    }
+    if (elems * e > PF_PROGRAM_BYTES)
+        return 0;
+    const int ra = kb - 1;
+    int64_t rows = PF_PROGRAM_BYTES / (elems * e);
+    if (ra < 0 || rows > p->shape[ra])
+        rows = ra < 0 ? 1 : p->shape[ra];
+    const int64_t s_a = ra < 0 ? 0 : p->src_strides[ra];
+    int64_t off[PF_PROGRAM_BYTES];
+    for (; rows >= 1; rows = rows > 1 ? 1 : 0) {
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < elems; j++)
+                off[i * elems + j] = i * s_a + block_offset(p, kb, j);
+        if (pf_build_program(p, off, rows * elems)) {
+            p->program = 1;
+            p->program_rows = rows;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Gathers and reversed runs: a program for pieces of a row. */
+static int try_row_program(pf_plan *p)
+{
+    const int64_t e = p->itemsize, s_col = p->src_strides[p->ndim - 1];
+    int64_t items = PF_PROGRAM_BYTES / e;
+    if (items > p->row_elems)
+        items = p->row_elems;
+    if (items < 1 || s_col == 0)
+        return 0;
+    int64_t off[PF_PROGRAM_BYTES];
+    for (int64_t j = 0; j < items; j++)
+        off[j] = j * s_col;
+    if (!pf_build_program(p, off, items))
+        return 0;
+    p->program = 2;
+    p->program_rows = 1;
+    return 1;
+}
+
 static void describe(pf_plan *p, const char *what)
 {
     const int64_t e = p->itemsize;
@@ -130,6 +193,20 @@ static void choose_kernel(pf_plan *p)
 
     p->cols_axis = last;
     p->block_axis = -1;
+    const int kb0 = block_start(p);
+    const int t0 = transpose_axis(p);
+    if (pf_simd_level() >= PF_SIMD_AVX512 && kb0 <= last
+            && (p->shape[last] * e <= PF_SHORT_ROW_BYTES || (t0 >= kb0 && s_last != e))
+            && try_block_program(p, kb0)) {
+        /* Short rows, tiny transposes: a byte-permute program moves several
+         * blocks per run. */
+        p->kernel = PF_KERNEL_BLOCK;
+        p->block_axis = kb0;
+        p->simd = PF_SIMD_AVX512;
+        snprintf(p->inner, sizeof p->inner, "byte-permute program, %lld block(s) per run",
+                 (long long)p->program_rows);
+        return;
+    }
     if (s_last == e) {
         p->kernel = PF_KERNEL_MEMCPY;
         snprintf(p->inner, sizeof p->inner, "%s",
@@ -151,7 +228,7 @@ static void choose_kernel(pf_plan *p)
         micro = micro_for_axes(p, t);
     /* A small block of the innermost axes, one table-driven row per outer
      * index: tiny transposes that no register block fits, and short
-     * strided rows. */
+     * strided rows (a program was tried above, where the CPU has them). */
     if (kb < last && micro.fn == NULL && (t >= kb || (t < 0 && short_row))) {
         p->kernel = PF_KERNEL_BLOCK;
         p->block_axis = kb;
@@ -227,6 +304,12 @@ static void choose_row_chunks(pf_plan *p)
         p->row_elems = p->shape[p->ndim - 1];
     const int row_axes = p->kernel == PF_KERNEL_BLOCK ? p->block_axis : p->ndim - 1;
     p->rows_axis = row_axes - 1;
+    if ((p->kernel == PF_KERNEL_GATHER || p->kernel == PF_KERNEL_REVERSE)
+            && pf_simd_level() >= PF_SIMD_AVX512 && try_row_program(p)) {
+        p->simd = PF_SIMD_AVX512;
+        snprintf(p->inner, sizeof p->inner, "byte-permute program, %lld items per run",
+                 (long long)p->program_items);
+    }
     const int64_t row_bytes = p->row_elems * e; /* <= nbytes */
     p->rows = p->nbytes / row_bytes;
     if (row_bytes > PF_UNIT_BYTES) {

@@ -45,6 +45,7 @@ typedef enum {
     PF_SIMD_NONE = 0,   /* portable C */
     PF_SIMD_SSE2 = 1,
     PF_SIMD_AVX2 = 2,
+    PF_SIMD_AVX512 = 3, /* AVX-512 BW + VBMI: byte-permute programs */
     PF_SIMD_AUTO = -1   /* for pf_force_simd: back to runtime detection */
 } pf_simd;
 
@@ -100,6 +101,22 @@ typedef struct {
                             cached; 0: destination order */
     int numpy_faster;    /* cost model: numpy's own copy is expected faster */
     char inner[96];      /* the inner loop, in words */
+    /* A byte-permute program (AVX-512 VBMI) for the row kernel, or none:
+     * program 1 moves program_rows consecutive rows (blocks) at once,
+     * program 2 moves program_items items of a row at a time (gathers and
+     * reversed runs).  Each 64-byte destination chunk is the OR of up to
+     * two 128-byte source windows permuted; loads and stores are masked to
+     * the bytes used, so nothing outside the view is touched. */
+    int program;         /* 0 none, 1 rows of blocks, 2 pieces of rows */
+    int64_t program_items;
+    int64_t program_rows;
+    int program_chunks;
+    int program_windows[4];
+    int64_t program_base[4][2];      /* window start, from the first item */
+    uint64_t program_lanes[4][2];    /* destination bytes from the window */
+    uint64_t program_load[4][2][2];  /* bytes read of the window's halves */
+    uint64_t program_store[4];       /* bytes stored of the chunk */
+    uint8_t program_index[4][2][64]; /* vpermt2b indices */
     int64_t block_offsets[256];  /* block: source byte offset of element j
                                     of a block (PF_BLOCK_MAX of them) */
 } pf_plan;
