@@ -170,19 +170,8 @@ ALWAYS_INLINE void splat_rows(char *restrict d, const char *restrict s,
     const int64_t n = len * e;
     for (int64_t i = 0; i < count; i++, s += s_step, d += n) {
         w16 w;
-        if (e == 16) {
-            memcpy(&w, s, 16);
-        } else {
-            uint64_t v = 0;
-            memcpy(&v, s, (size_t)e);
-            if (e == 1)
-                v *= 0x0101010101010101ull;
-            else if (e == 2)
-                v *= 0x0001000100010001ull;
-            else if (e == 4)
-                v *= 0x0000000100000001ull;
-            w.lo = w.hi = v;
-        }
+        for (int b = 0; b < 16; b += (int)e) /* e divides 16 */
+            memcpy((char *)&w + b, s, (size_t)e);
         if (n >= 16) {
             int64_t j = 0;
             for (; j + 16 <= n; j += 16)

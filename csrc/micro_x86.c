@@ -539,7 +539,10 @@ VBMI static void run_program(const pf_plan *p, char *d, const char *s,
                 acc = _mm512_or_si512(acc, _mm512_maskz_permutex2var_epi8(
                                                p->program_lanes[c][w], lo, idx[c][w], hi));
             }
-            _mm512_mask_storeu_epi8(d + 64 * c, p->program_store[c], acc);
+            if (p->program_store[c] == ~(uint64_t)0)
+                _mm512_storeu_si512((void *)(d + 64 * c), acc);
+            else
+                _mm512_mask_storeu_epi8(d + 64 * c, p->program_store[c], acc);
         }
     }
 }

@@ -383,19 +383,20 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
     p->block_axis = -1;
     p->num_threads = 1;
 
-    int64_t nbytes = itemsize;
     int empty = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return PF_ERR_SHAPE;
         empty |= shape[d] == 0;
-        if (!empty && __builtin_mul_overflow(nbytes, shape[d], &nbytes))
-            return PF_ERR_OVERFLOW;
     }
-    if (empty) {
+    if (empty) { /* nothing to copy, whatever the other extents */
         p->kernel = PF_KERNEL_NONE;
         return PF_OK;
     }
+    int64_t nbytes = itemsize;
+    for (int d = 0; d < ndim; d++)
+        if (__builtin_mul_overflow(nbytes, shape[d], &nbytes))
+            return PF_ERR_OVERFLOW;
     p->nbytes = nbytes;
 
     /* Every source offset the loops form (up to shape x |stride| per axis,
