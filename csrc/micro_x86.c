@@ -465,8 +465,14 @@ int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
         return 0;
     const int chunks = (int)((bytes + 63) / 64);
     for (int c = 0; c < chunks; c++) {
-        const int64_t first = 64 * (int64_t)c;
+        /* A ragged last chunk of a run of 64 bytes or more ends at the
+         * run's end, overlapping the one before (same bytes written twice):
+         * every store is then a whole vector. */
+        int64_t first = 64 * (int64_t)c;
+        if (bytes >= 64 && first + 64 > bytes)
+            first = bytes - 64;
         const int64_t n = bytes - first < 64 ? bytes - first : 64;
+        p->program_dst[c] = first;
         int64_t base[2] = {0, 0};
         int windows = 0;
         uint64_t lanes[2] = {0, 0}, load[2][2] = {{0, 0}, {0, 0}};
@@ -540,9 +546,9 @@ VBMI static void run_program(const pf_plan *p, char *d, const char *s,
                                                p->program_lanes[c][w], lo, idx[c][w], hi));
             }
             if (p->program_store[c] == ~(uint64_t)0)
-                _mm512_storeu_si512((void *)(d + 64 * c), acc);
+                _mm512_storeu_si512((void *)(d + p->program_dst[c]), acc);
             else
-                _mm512_mask_storeu_epi8(d + 64 * c, p->program_store[c], acc);
+                _mm512_mask_storeu_epi8(d + p->program_dst[c], p->program_store[c], acc);
         }
     }
 }

@@ -116,6 +116,7 @@ typedef struct {
     uint64_t program_lanes[4][2];    /* destination bytes from the window */
     uint64_t program_load[4][2][2];  /* bytes read of the window's halves */
     uint64_t program_store[4];       /* bytes stored of the chunk */
+    int64_t program_dst[4];          /* chunk start in the destination */
     uint8_t program_index[4][2][64]; /* vpermt2b indices */
     int64_t block_offsets[256];  /* block: source byte offset of element j
                                     of a block (PF_BLOCK_MAX of them) */

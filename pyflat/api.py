@@ -170,9 +170,10 @@ def batch_flatten(a: Any, *, data_format: str = "channels_last", out: Any = None
         # inputs numpy's copy (see SMALL_COPY_BYTES).
         shape = a.shape
         if len(shape) > 1 and shape[0]:
-            if data_format == "channels_last":
-                view = a
-            elif data_format == "channels_first" and len(shape) > 2:
+            if data_format == "channels_last" or (data_format == "channels_first"
+                                                   and len(shape) == 2):
+                view = a  # 2-d channels_first: nothing to move
+            elif data_format == "channels_first":
                 view = a.transpose((0, *range(2, len(shape)), 1))
             else:
                 view = None
