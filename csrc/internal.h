@@ -96,6 +96,8 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 
 /* Byte-permute programs move at most this many bytes per run. */
 #define PF_PROGRAM_BYTES 256
+/* ... and at least this many, or the portable loops run instead. */
+#define PF_PROGRAM_MIN_BYTES 32
 
 /* The byte-permute program of a plan's row kernel (micro_x86.c), for
  * items at offsets off[0..items) (bytes, from the first): 1 if built. */

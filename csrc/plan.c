@@ -144,6 +144,10 @@ static int try_block_program(pf_plan *p, int kb)
     const int64_t s_a = ra < 0 ? 0 : p->src_strides[ra];
     int64_t off[PF_PROGRAM_BYTES];
     for (; rows >= 1; rows = rows > 1 ? 1 : 0) {
+        /* A run must move enough bytes to pay for itself (measured: runs of
+         * one 4-byte block, 0.03 of memcpy; the item loop, 0.14). */
+        if (rows * elems * e < PF_PROGRAM_MIN_BYTES)
+            return 0;
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < elems; j++)
                 off[i * elems + j] = i * s_a + block_offset(p, kb, j);
