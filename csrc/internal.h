@@ -94,6 +94,10 @@ pf_rows_simd_fn pf_reverse_for(int64_t e, int simd);
 /* Gathers at a small constant step s_col (bytes), or NULL. */
 pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 
+/* Blocks of at most this many bytes go through the block kernel even where
+ * a register block would fit them. */
+#define PF_TINY_BLOCK_BYTES 512
+
 /* Byte-permute programs move at most this many bytes per run. */
 #define PF_PROGRAM_BYTES 256
 /* ... and at least this many, or the portable loops run instead. */
