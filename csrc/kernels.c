@@ -6,8 +6,13 @@
  * sequence of rows, each contiguous; the row space (the axes outside the
  * row) is walked by an odometer whose innermost axis is handed whole to the
  * kernel, so that a million tiny rows cost a million trips round an inlined
- * loop, not a million calls.  Transposes copy cache-sized tiles of a 2-d
- * block.
+ * loop, not a million calls.  A row is copied by the loop the plan chose:
+ * runs (overlapping 16-byte moves, memcpy when long), fixed-size item moves,
+ * SSE2/SSSE3/AVX2 shuffles (micro_x86.c: step-2..4 gathers, reversed runs),
+ * a repeated-item pattern (zero strides), an offset table (small blocks) or
+ * an AVX-512 VBMI byte-permute program (several small blocks, or pieces of
+ * rows, per run).  Transposes copy cache-sized tiles of a 2-d block with
+ * register blocks (square, or K-plane interleaves) at the core.
  *
  * Elements are moved with memcpy of a constant size, instantiated for every
  * itemsize up to PF_FIXED_MAX: compilers turn that into plain

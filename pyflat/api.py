@@ -24,8 +24,11 @@ DATA_FORMATS = ("channels_last", "channels_first")
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
 # at 64 KiB; row copies and strided gathers, which numpy runs with the same
 # loops, 0.7x at 64 KiB and 0.9-1.0x at 1 MiB on one thread.  So below
-# SMALL_COPY_BYTES numpy copies everything, and below SIMPLE_COPY_BYTES
-# everything but transposes unless the copy is split among threads.
+# SMALL_COPY_BYTES numpy copies everything, and below SIMPLE_COPY_BYTES the
+# single-threaded copies of contiguous runs of 256 bytes or more (the only
+# plans numpy runs with the same loops since the second-generation kernel:
+# gathers, reversed runs and small blocks have vector kernels numpy lacks).
+# Plans the kernel's cost model marks numpy_faster also go to numpy.
 SMALL_COPY_BYTES = 48 * 1024
 SIMPLE_COPY_BYTES = 1024 * 1024
 
