@@ -68,21 +68,6 @@ ALWAYS_INLINE void mov16(char *d, const char *s)
     memcpy(d, &t, 16);
 }
 
-/* An item of e bytes: fixed-size moves when e is a constant up to
- * PF_FIXED_MAX, else 16-byte words and an overlapping last word. */
-ALWAYS_INLINE void copy_item(char *restrict d, const char *restrict s, int64_t e)
-{
-    if (e <= PF_FIXED_MAX) {
-        memcpy(d, s, (size_t)e);
-        return;
-    }
-    int64_t i = 0;
-    for (; i + 16 <= e; i += 16)
-        mov16(d + i, s + i);
-    if (i < e)
-        mov16(d + e - 16, s + e - 16);
-}
-
 /* A run of n bytes: two overlapping moves of the largest size that fits
  * (so any length from 1 to 32 is two loads and two stores), a loop of
  * 32-byte moves up to PF_MEMCPY_MIN_BYTES, memcpy beyond. */
@@ -127,6 +112,26 @@ ALWAYS_INLINE void copy_run(char *restrict d, const char *restrict s, int64_t n)
         return;
     }
     memcpy(d, s, (size_t)n);
+}
+
+/* An item of e bytes: when e is a constant up to PF_FIXED_MAX, at most two
+ * overlapping moves of the largest size that fits (a 27-byte item is two
+ * 16-byte moves, not 16 + 8 + 2 + 1); larger items as 16-byte words and an
+ * overlapping last word. */
+ALWAYS_INLINE void copy_item(char *restrict d, const char *restrict s, int64_t e)
+{
+    if (e <= PF_FIXED_MAX) {
+        if ((e & (e - 1)) == 0 && e <= 16)
+            memcpy(d, s, (size_t)e); /* one move */
+        else
+            copy_run(d, s, e);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 16 <= e; i += 16)
+        mov16(d + i, s + i);
+    if (i < e)
+        mov16(d + e - 16, s + e - 16);
 }
 
 /* ---- row kernels ----------------------------------------------------------- */
@@ -306,12 +311,17 @@ static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
         k->small(k, d, s, rows, cols);
         return;
     }
+    /* Source rows backwards (s_row == -e): each block starts at its last
+     * row, the lowest address, and is written with the destination step
+     * negated (bottom row first). */
+    const int back = k->s_row < 0;
+    const int64_t d_row = back ? -k->d_row : k->d_row;
     for (int64_t i0 = 0; i0 < rows; i0 += mr) {
-        const int64_t i = i0 + mr <= rows ? i0 : rows - mr;
+        const int64_t i = (i0 + mr <= rows ? i0 : rows - mr) + (back ? mr - 1 : 0);
         for (int64_t j0 = 0; j0 < cols; j0 += mc) {
             const int64_t j = j0 + mc <= cols ? j0 : cols - mc;
-            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->e + j * k->s_col,
-                        k->d_row, k->s_col);
+            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->s_row + j * k->s_col,
+                        d_row, k->s_col);
         }
     }
 }
@@ -536,7 +546,8 @@ static void setup_tiles(ctx *k, const pf_plan *p)
             && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd)) != NULL)
         k->small = simd_tile; /* rows of the tile are gathers at step 2 */
     if (p->micro_rows > 0) {
-        k->micro = pf_micro_for(k->e, p->shape[p->cols_axis], k->d_row, p->simd);
+        k->micro = pf_micro_for(k->e, p->shape[p->cols_axis],
+                                k->s_row < 0 ? -k->d_row : k->d_row, p->simd);
         if (k->micro.rows != p->micro_rows || k->micro.cols != p->micro_cols)
             k->micro.fn = NULL; /* not what was planned: stay portable */
     }

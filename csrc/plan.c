@@ -103,10 +103,14 @@ static pf_micro_kernel micro_for_axes(const pf_plan *p, int t)
 {
     const int last = p->ndim - 1;
     pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
-    if (p->src_strides[t] != p->itemsize)
+    const int64_t e = p->itemsize;
+    if (p->src_strides[t] != e && p->src_strides[t] != -e)
         return none;
-    pf_micro_kernel m = pf_micro_for(p->itemsize, p->shape[last],
-                                     p->dst_strides[t], pf_simd_level());
+    /* Rows backwards (stride -e): the block is read from its last row up
+     * and written bottom to top (a negative destination step), which only
+     * the square blocks allow (interleaves write packed rows forwards). */
+    const int64_t d_row = p->src_strides[t] == e ? p->dst_strides[t] : -p->dst_strides[t];
+    pf_micro_kernel m = pf_micro_for(e, p->shape[last], d_row, pf_simd_level());
     if (m.fn == NULL || p->shape[t] < m.rows || p->shape[last] < m.cols)
         return none;
     return m;

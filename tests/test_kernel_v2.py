@@ -110,6 +110,8 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((30, 2, 3, 2), (12 * e, e, 4 * e, 2 * e), e),  # tiny permuted blocks
         fitted((9, 70, 3), (210 * e, e, 70 * e), e),     # 3-plane interleave
         fitted((33, 40), (e, 33 * e), e),                # tiled transpose
+        fitted((33, 40), (-e, 33 * e), e),               # ... rows read backwards
+        fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
     ]
