@@ -26,6 +26,9 @@
 /* A row (or small block) of at most this many bytes is "short": the block
  * kernel gathers several innermost axes into one row by a table. */
 #define PF_SHORT_ROW_BYTES 64
+/* ... and contiguous runs shorter than this go by programs, where the CPU
+ * has them. */
+#define PF_SHORT_RUN_BYTES 16
 
 /* Transposes whose source rows (the tile's rows axis) span fewer bytes
  * than this run their outer axes in source order. */
