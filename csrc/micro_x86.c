@@ -76,6 +76,32 @@ static void sse2_4x4_e4(char *dst, const char *src, int64_t d_row,
 }
 
 
+/* Narrow, 3 one-byte columns (RGB planes -> packed pixels), SSSE3 pshufb
+ * with the masks as constants (measured: 0.69-0.75 of memcpy on uint8 RGB
+ * planes, 0.61-0.64 with the generic K-plane masks loaded from memory):
+ * output byte g comes from plane g % 3, pixel g / 3. */
+#define PICK(g, j) ((g) % 3 == (j) ? (g) / 3 : -128)
+#define MASK(o, j)                                                             \
+    _mm_setr_epi8(PICK(o, j), PICK(o + 1, j), PICK(o + 2, j), PICK(o + 3, j), \
+                  PICK(o + 4, j), PICK(o + 5, j), PICK(o + 6, j),              \
+                  PICK(o + 7, j), PICK(o + 8, j), PICK(o + 9, j),              \
+                  PICK(o + 10, j), PICK(o + 11, j), PICK(o + 12, j),           \
+                  PICK(o + 13, j), PICK(o + 14, j), PICK(o + 15, j))
+#define INTERLEAVE3(o)                                                         \
+    _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(p0, MASK(o, 0)),                \
+                              _mm_shuffle_epi8(p1, MASK(o, 1))),               \
+                 _mm_shuffle_epi8(p2, MASK(o, 2)))
+
+__attribute__((target("ssse3"))) static void ssse3_16x3_e1(
+    char *dst, const char *src, int64_t d_row, int64_t s_col)
+{
+    (void)d_row;
+    __m128i p0 = LOADU(src), p1 = LOADU(src + s_col), p2 = LOADU(src + 2 * s_col);
+    STOREU(dst, INTERLEAVE3(0));
+    STOREU(dst + 16, INTERLEAVE3(16));
+    STOREU(dst + 32, INTERLEAVE3(32));
+}
+
 #define LOADU256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define STOREU256(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 
@@ -583,7 +609,8 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
          * with an overlapping last one). */
         pf_micro_kernel square = square_micro_for(e, cols, simd);
         const int square_fits = square.fn != NULL && square.cols <= cols;
-        pf_micro_fn shuffled = shuffle_interleave_for(cols, e);
+        pf_micro_fn shuffled = cols == 3 && e == 1 ? ssse3_16x3_e1
+                                                   : shuffle_interleave_for(cols, e);
         /* (the byte shuffles pay for items of 1, 2 and 4 bytes; 8-byte items
          * move faster one by one: 3 float64 planes, 0.75 of memcpy by
          * shuffles, 0.93 by items) */
