@@ -133,6 +133,8 @@ static int64_t block_offset(const pf_plan *p, int kb, int64_t j)
 static int try_block_program(pf_plan *p, int kb)
 {
     const int64_t e = p->itemsize;
+    if (e >= PF_PROGRAM_MAX_ITEM)
+        return 0; /* such items already move as whole vectors */
     int64_t elems = 1;
     for (int d = kb; d < p->ndim; d++) {
         if (p->shape[d] > PF_PROGRAM_BYTES / elems)
@@ -150,7 +152,7 @@ static int try_block_program(pf_plan *p, int kb)
     for (; rows >= 1; rows = rows > 1 ? 1 : 0) {
         /* A run must move enough bytes to pay for itself (measured: runs of
          * one 4-byte block, 0.03 of memcpy; the item loop, 0.14). */
-        if (rows * elems * e < PF_PROGRAM_MIN_BYTES)
+        if (rows * elems * e < (rows > 1 ? PF_PROGRAM_MIN_BYTES : 2 * PF_PROGRAM_MIN_BYTES))
             return 0;
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < elems; j++)
@@ -171,7 +173,8 @@ static int try_row_program(pf_plan *p)
     int64_t items = PF_PROGRAM_BYTES / e;
     if (items > p->row_elems)
         items = p->row_elems;
-    if (items < 1 || s_col == 0)
+    if (items < 1 || s_col == 0 || e >= PF_PROGRAM_MAX_ITEM
+            || items * e < 2 * PF_PROGRAM_MIN_BYTES)
         return 0;
     int64_t off[PF_PROGRAM_BYTES];
     for (int64_t j = 0; j < items; j++)
