@@ -15,12 +15,31 @@
  * (a single unit) gained nothing. */
 #define PF_MIN_BYTES_PER_THREAD PF_UNIT_BYTES
 
-/* Contiguous runs shorter than this are copied element by element. */
+/* Contiguous runs shorter than this are copied with inline overlapping
+ * 16-byte moves; longer ones call memcpy. */
 #define PF_MEMCPY_MIN_BYTES 256
+
+/* Items up to this many bytes have loops of their own (fixed-size moves);
+ * larger ones move as 16-byte words plus an overlapping last word. */
+#define PF_FIXED_MAX 32
+
+/* A row (or small block) of at most this many bytes is "short": the block
+ * kernel gathers several innermost axes into one row by a table. */
+#define PF_SHORT_ROW_BYTES 64
+/* ... and contiguous runs shorter than this go by programs, where the CPU
+ * has them. */
+#define PF_SHORT_RUN_BYTES 16
+
+/* Transposes whose source rows (the tile's rows axis) span fewer bytes
+ * than this run their outer axes in source order. */
+#define PF_LINE_REUSE_BYTES 256
 
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
+/* Tiles of at most 4 rows, or whose rows are vector gathers: this many
+ * columns (measured: 2 x 64 tiles cost 2.5x a 2 x 512 one per item). */
+#define PF_FEW_ROWS_TILE_COLS 512
 #define PF_NARROW_ROW_BYTES 16
 
 /* Transpose tiles at least this wide prefetch the next tile's source: more
@@ -62,11 +81,47 @@ int pf_use_streaming(int64_t nbytes);
 void pf_stream_copy(char *dst, const char *src, int64_t n);
 void pf_stream_fence(void);
 
-/* Run units [begin, end) of a plan on the calling thread. */
-void pf_run_units(const pf_plan *p, const char *src, char *dst,
-                  int64_t begin, int64_t end);
+/* Runs units [begin, end) of a job. */
+typedef void (*pf_job_fn)(void *ctx, int64_t begin, int64_t end);
 
-/* Run all units of a plan on p->num_threads threads (the caller included). */
-int pf_pool_run(const pf_plan *p, const char *src, char *dst);
+/* Run units [0, units) of a job on num_threads threads (the caller
+ * included); on the caller alone when num_threads < 2 or the pool is busy. */
+int pf_pool_run(int num_threads, int64_t units, pf_job_fn fn, void *ctx);
+
+/* Vector row kernels (micro_x86.c): copy `count` rows of `len` items of
+ * e bytes, row i from s + i*s_step, to d + i*len*e (contiguous).  Reverse:
+ * the row's items run backwards from s (s points at the row's first item). */
+typedef void (*pf_rows_simd_fn)(char *d, const char *s, int64_t count,
+                                int64_t s_step, int64_t len);
+pf_rows_simd_fn pf_reverse_for(int64_t e, int simd);
+/* Gathers at a small constant step s_col (bytes), or NULL. */
+pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
+
+/* Blocks of at most this many bytes go through the block kernel even where
+ * a register block would fit them. */
+#define PF_TINY_BLOCK_BYTES 512
+
+/* Byte-permute programs move at most this many bytes per run. */
+#define PF_PROGRAM_BYTES 256
+/* ... and at least this many (twice as many for a single block or row
+ * piece, whose sources may lie far from the next run's), or the portable
+ * loops run instead (measured: 32-byte blocks 16 MB apart, one per run,
+ * 0.41x numpy's speed).  Items of PF_PROGRAM_MAX_ITEM bytes or more never
+ * take programs (measured: 28- and 32-byte items reversed, 0.84-0.95x). */
+#define PF_PROGRAM_MIN_BYTES 32
+#define PF_PROGRAM_MAX_ITEM 16
+
+/* The byte-permute program of a plan's row kernel (micro_x86.c), for
+ * items at offsets off[0..items) (bytes, from the first): 1 if built. */
+int pf_build_program(pf_plan *p, const int64_t *off, int64_t items);
+
+/* Runs a plan's program `groups` times, the n-th from s + n*s_step to
+ * d + n*d_step; NULL where the build has none (needs PF_SIMD_AVX512). */
+typedef void (*pf_program_fn2)(const pf_plan *p, char *d, const char *s,
+                               int64_t groups, int64_t s_step, int64_t d_step);
+pf_program_fn2 pf_program_runner(void);
+
+/* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
+int pf_has_splat(int64_t e);
 
 #endif /* PYFLAT_INTERNAL_H */

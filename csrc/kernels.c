@@ -1,10 +1,24 @@
-/* Execution: the loop nest over units and the portable inner loops.
+/* Execution: the loop nest over units, the portable block kernels, and the
+ * choice between one thread and the pool (which only runs "units [a, b) of
+ * a job" for us).
  *
- * Every unit is a 2-d copy, dst[i*d_row + j*e] = src[i*s_row + j*s_col] for
- * i < rows, j < cols.  Elements are copied with memcpy of a constant size:
- * compilers turn that into plain (unaligned-safe) loads and stores, so odd
- * offsets, strides that are not multiples of the itemsize and any itemsize
- * are all defined behaviour.
+ * Row kernels (memcpy, gather, reverse, block) write the destination as a
+ * sequence of rows, each contiguous; the row space (the axes outside the
+ * row) is walked by an odometer whose innermost axis is handed whole to the
+ * kernel, so that a million tiny rows cost a million trips round an inlined
+ * loop, not a million calls.  A row is copied by the loop the plan chose:
+ * runs (overlapping 16-byte moves, memcpy when long), fixed-size item moves,
+ * SSE2/SSSE3/AVX2 shuffles (micro_x86.c: step-2..4 gathers, reversed runs),
+ * a repeated-item pattern (zero strides), an offset table (small blocks) or
+ * an AVX-512 VBMI byte-permute program (several small blocks, or pieces of
+ * rows, per run).  Transposes copy cache-sized tiles of a 2-d block with
+ * register blocks (square, or K-plane interleaves) at the core.
+ *
+ * Elements are moved with memcpy of a constant size, instantiated for every
+ * itemsize up to PF_FIXED_MAX: compilers turn that into plain
+ * (unaligned-safe) loads and stores, so odd offsets, strides that are not
+ * multiples of the itemsize and any itemsize are defined behaviour, and no
+ * item costs a libc call.  Larger items move as 16-byte words.
  */
 #include "internal.h"
 
@@ -12,17 +26,215 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-typedef struct inner inner;
-typedef void (*copy2d_fn)(const inner *k, char *d, const char *s,
-                          int64_t rows, int64_t cols);
+typedef struct ctx ctx;
+/* count rows of len items: row i from s + i*s_step to d + i*len*e. */
+typedef void (*rows_fn)(const ctx *k, char *d, const char *s, int64_t count,
+                        int64_t s_step, int64_t len);
+/* dst[i*d_row + j*e] = src[i*s_row + j*s_col], i < rows, j < cols. */
+typedef void (*copy2d_fn)(const ctx *k, char *d, const char *s, int64_t rows,
+                          int64_t cols);
 
-/* The inner loop of one plan, resolved once per run. */
-struct inner {
-    copy2d_fn copy2d;
-    int64_t e, d_row, s_row, s_col, tile_rows, tile_cols;
-    copy2d_fn small;       /* transposes: the portable loop for (part) tiles */
-    pf_micro_kernel micro; /* transposes: in-register blocks, if any */
+/* One run of a plan, resolved once. */
+struct ctx {
+    const pf_plan *p;
+    const char *src;
+    char *dst;
+    int64_t e;
+    /* Row kernels. */
+    rows_fn rows;
+    rows_fn tail;          /* programs: the portable loop for what is left */
+    pf_program_fn2 program;
+    pf_rows_simd_fn simd_rows;
+    int64_t s_col;        /* source step between items of a row */
+    int64_t row_bytes;    /* destination bytes per row */
+    int64_t col_chunks;   /* pieces per row (long rows), else 1 */
+    const int64_t *off;   /* block: the offset table */
+    int n_axes;           /* row space (or, transposes, unit space) axes */
+    int64_t count[PF_MAX_DIMS + 2], sstep[PF_MAX_DIMS + 2], dstep[PF_MAX_DIMS + 2];
+    /* Transposes. */
+    copy2d_fn copy2d, small;
+    int64_t d_row, s_row;
+    pf_micro_kernel micro;
 };
+
+/* ---- moves of a fixed number of bytes ----------------------------------- */
+
+typedef struct { uint64_t lo, hi; } w16;
+
+ALWAYS_INLINE void mov16(char *d, const char *s)
+{
+    w16 t;
+    memcpy(&t, s, 16);
+    memcpy(d, &t, 16);
+}
+
+/* A run of n bytes: two overlapping moves of the largest size that fits
+ * (so any length from 1 to 32 is two loads and two stores), a loop of
+ * 32-byte moves up to PF_MEMCPY_MIN_BYTES, memcpy beyond. */
+ALWAYS_INLINE void copy_run(char *restrict d, const char *restrict s, int64_t n)
+{
+    if (n <= 16) {
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, s, 8);
+            memcpy(&b, s + n - 8, 8);
+            memcpy(d, &a, 8);
+            memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            memcpy(d, &a, 4);
+            memcpy(d + n - 4, &b, 4);
+        } else if (n >= 2) {
+            uint16_t a, b;
+            memcpy(&a, s, 2);
+            memcpy(&b, s + n - 2, 2);
+            memcpy(d, &a, 2);
+            memcpy(d + n - 2, &b, 2);
+        } else if (n == 1) {
+            *d = *s;
+        }
+        return;
+    }
+    if (n <= 32) {
+        mov16(d, s);
+        mov16(d + n - 16, s + n - 16);
+        return;
+    }
+    if (n < PF_MEMCPY_MIN_BYTES) {
+        for (int64_t i = 0; i + 32 < n; i += 32) {
+            mov16(d + i, s + i);
+            mov16(d + i + 16, s + i + 16);
+        }
+        mov16(d + n - 32, s + n - 32);
+        mov16(d + n - 16, s + n - 16);
+        return;
+    }
+    memcpy(d, s, (size_t)n);
+}
+
+/* An item of e bytes: when e is a constant up to PF_FIXED_MAX, at most two
+ * overlapping moves of the largest size that fits (a 27-byte item is two
+ * 16-byte moves, not 16 + 8 + 2 + 1); larger items as 16-byte words and an
+ * overlapping last word. */
+ALWAYS_INLINE void copy_item(char *restrict d, const char *restrict s, int64_t e)
+{
+    if (e <= PF_FIXED_MAX) {
+        if ((e & (e - 1)) == 0 && e <= 16)
+            memcpy(d, s, (size_t)e); /* one move */
+        else
+            copy_run(d, s, e);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 16 <= e; i += 16)
+        mov16(d + i, s + i);
+    if (i < e)
+        mov16(d + e - 16, s + e - 16);
+}
+
+/* ---- row kernels ----------------------------------------------------------- */
+
+static void run_rows(const ctx *k, char *d, const char *s, int64_t count,
+                     int64_t s_step, int64_t len)
+{
+    const int64_t n = len * k->e;
+    for (int64_t i = 0; i < count; i++, d += n, s += s_step)
+        copy_run(d, s, n);
+}
+
+static void stream_rows(const ctx *k, char *d, const char *s, int64_t count,
+                        int64_t s_step, int64_t len)
+{
+    const int64_t n = len * k->e;
+    for (int64_t i = 0; i < count; i++, d += n, s += s_step)
+        pf_stream_copy(d, s, n);
+}
+
+static void simd_rows(const ctx *k, char *d, const char *s, int64_t count,
+                      int64_t s_step, int64_t len)
+{
+    k->simd_rows(d, s, count, s_step, len);
+}
+
+ALWAYS_INLINE void gather_rows(char *restrict d, const char *restrict s,
+                               int64_t count, int64_t s_step, int64_t len,
+                               int64_t s_col, int64_t e)
+{
+    for (int64_t i = 0; i < count; i++, s += s_step) {
+        const char *sr = s;
+        for (int64_t j = 0; j < len; j++, d += e, sr += s_col)
+            copy_item(d, sr, e);
+    }
+}
+
+/* Rows of one repeated item (a zero source step), items of e = 1, 2, 4, 8
+ * or 16 bytes: the item spread over a 16-byte pattern, stored with
+ * overlapping moves (each store starts at a multiple of e, so any overlap
+ * writes the same bytes). */
+ALWAYS_INLINE void splat_rows(char *restrict d, const char *restrict s,
+                              int64_t count, int64_t s_step, int64_t len,
+                              int64_t e)
+{
+    const int64_t n = len * e;
+    for (int64_t i = 0; i < count; i++, s += s_step, d += n) {
+        w16 w;
+        for (int b = 0; b < 16; b += (int)e) /* e divides 16 */
+            memcpy((char *)&w + b, s, (size_t)e);
+        if (n >= 16) {
+            int64_t j = 0;
+            for (; j + 16 <= n; j += 16)
+                memcpy(d + j, &w, 16);
+            if (j < n)
+                memcpy(d + n - 16, &w, 16);
+        } else if (n >= 8) {
+            memcpy(d, &w, 8);
+            memcpy(d + n - 8, &w, 8);
+        } else if (n >= 4) {
+            memcpy(d, &w, 4);
+            memcpy(d + n - 4, &w, 4);
+        } else if (n >= 2) {
+            memcpy(d, &w, 2);
+            memcpy(d + n - 2, &w, 2);
+        } else {
+            memcpy(d, &w, 1);
+        }
+    }
+}
+
+#define SPLAT_LOOP(E)                                                          \
+    static void splat_##E(const ctx *k, char *d, const char *s,                \
+                          int64_t count, int64_t s_step, int64_t len)          \
+    {                                                                          \
+        (void)k;                                                               \
+        splat_rows(d, s, count, s_step, len, E);                               \
+    }
+SPLAT_LOOP(1) SPLAT_LOOP(2) SPLAT_LOOP(4) SPLAT_LOOP(8) SPLAT_LOOP(16)
+#undef SPLAT_LOOP
+
+int pf_has_splat(int64_t e) { return e == 1 || e == 2 || e == 4 || e == 8 || e == 16; }
+
+static rows_fn splat_for(int64_t e)
+{
+    switch (e) {
+    case 1: return splat_1;
+    case 2: return splat_2;
+    case 4: return splat_4;
+    case 8: return splat_8;
+    case 16: return splat_16;
+    default: return NULL;
+    }
+}
+
+ALWAYS_INLINE void block_rows(char *restrict d, const char *restrict s,
+                              int64_t count, int64_t s_step, int64_t len,
+                              const int64_t *restrict off, int64_t e)
+{
+    for (int64_t i = 0; i < count; i++, s += s_step)
+        for (int64_t j = 0; j < len; j++, d += e)
+            copy_item(d, s + off[j], e);
+}
 
 ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
                               int64_t rows, int64_t cols, int64_t d_row,
@@ -32,77 +244,101 @@ ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
         char *dr = d + i * d_row;
         const char *sr = s + i * s_row;
         for (int64_t j = 0; j < cols; j++)
-            memcpy(dr + j * e, sr + j * s_col, (size_t)e);
+            copy_item(dr + j * e, sr + j * s_col, e);
     }
 }
 
-/* One copy of the loop per common itemsize, so that each element is a
- * single load and store. */
-#define STRIDED_2D(NAME, E)                                                    \
-    static void NAME(const inner *k, char *d, const char *s, int64_t rows,     \
-                     int64_t cols)                                             \
+/* The loops, once per itemsize 1..PF_FIXED_MAX, and once for larger items. */
+#define FIXED_LOOPS(N, E)                                                      \
+    static void gather_##N(const ctx *k, char *d, const char *s,               \
+                           int64_t count, int64_t s_step, int64_t len)         \
+    {                                                                          \
+        gather_rows(d, s, count, s_step, len, k->s_col, E);                    \
+    }                                                                          \
+    static void block_##N(const ctx *k, char *d, const char *s,                \
+                          int64_t count, int64_t s_step, int64_t len)          \
+    {                                                                          \
+        block_rows(d, s, count, s_step, len, k->off, E);                       \
+    }                                                                          \
+    static void tile_##N(const ctx *k, char *d, const char *s, int64_t rows,   \
+                         int64_t cols)                                         \
     {                                                                          \
         strided_2d(d, s, rows, cols, k->d_row, k->s_row, k->s_col, E);         \
     }
-STRIDED_2D(strided_1, 1)
-STRIDED_2D(strided_2, 2)
-STRIDED_2D(strided_4, 4)
-STRIDED_2D(strided_8, 8)
-STRIDED_2D(strided_16, 16)
-STRIDED_2D(strided_any, k->e)
+#define FIXED_SIZES(X)                                                         \
+    X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)       \
+    X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25)    \
+    X(26) X(27) X(28) X(29) X(30) X(31) X(32)
+#define FIXED_LOOPS_OF(E) FIXED_LOOPS(E, E)
+FIXED_SIZES(FIXED_LOOPS_OF)
+FIXED_LOOPS(big, k->e) /* items larger than PF_FIXED_MAX */
+#undef FIXED_LOOPS_OF
+#undef FIXED_LOOPS
 
-static copy2d_fn strided_for(int64_t e)
+typedef struct {
+    rows_fn gather, block;
+    copy2d_fn tile;
+} fixed_loops;
+
+#define FIXED_ENTRY(E) {gather_##E, block_##E, tile_##E},
+static const fixed_loops FIXED[PF_FIXED_MAX + 1] = {
+    {gather_big, block_big, tile_big}, FIXED_SIZES(FIXED_ENTRY)};
+#undef FIXED_ENTRY
+
+_Static_assert(sizeof FIXED / sizeof FIXED[0] == PF_FIXED_MAX + 1,
+               "one entry per fixed itemsize");
+
+static fixed_loops loops_for(int64_t e)
 {
-    switch (e) {
-    case 1: return strided_1;
-    case 2: return strided_2;
-    case 4: return strided_4;
-    case 8: return strided_8;
-    case 16: return strided_16;
-    default: return strided_any;
-    }
+    return FIXED[e <= PF_FIXED_MAX ? e : 0];
 }
 
-static void memcpy_rows(const inner *k, char *d, const char *s, int64_t rows,
-                        int64_t cols)
-{
-    for (int64_t i = 0; i < rows; i++)
-        memcpy(d + i * k->d_row, s + i * k->s_row, (size_t)(cols * k->e));
-}
-
-static void stream_rows(const inner *k, char *d, const char *s, int64_t rows,
-                        int64_t cols)
-{
-    for (int64_t i = 0; i < rows; i++)
-        pf_stream_copy(d + i * k->d_row, s + i * k->s_row, cols * k->e);
-}
+/* ---- transposes ------------------------------------------------------------ */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
-/* A tile: whole micro-kernel blocks in registers, the ragged rest in C. */
-static void transpose_tile(const inner *k, char *d, const char *s,
-                           int64_t rows, int64_t cols)
+/* A tile: micro-kernel blocks in registers.  A ragged edge, where the
+ * tile spans two blocks or more there, is one more block shifted back to
+ * overlap the previous one (its elements are written twice, with the same
+ * bytes, all inside this tile); narrower ragged edges, and tiles narrower
+ * than a block, go element by element (measured: 3 float64 columns, 0.64
+ * of memcpy with an overlapping 2x2 block, 0.85 with the third column by
+ * items). */
+static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                           int64_t cols)
 {
     const int64_t mr = k->micro.rows, mc = k->micro.cols;
-    const int64_t full_rows = k->micro.fn ? rows - rows % mr : 0;
-    const int64_t full_cols = k->micro.fn ? cols - cols % mc : 0;
-    for (int64_t i = 0; i < full_rows; i += mr)
-        for (int64_t j = 0; j < full_cols; j += mc)
-            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->e + j * k->s_col,
-                        k->d_row, k->s_col);
-    if (full_cols < cols) /* right edge, every row */
-        k->small(k, d + full_cols * k->e, s + full_cols * k->s_col, rows,
-                 cols - full_cols);
-    if (full_rows < rows) /* bottom edge, left part */
-        k->small(k, d + full_rows * k->d_row, s + full_rows * k->s_row,
-                 rows - full_rows, full_cols);
+    if (k->micro.fn == NULL || rows < mr || cols < mc) {
+        k->small(k, d, s, rows, cols);
+        return;
+    }
+    const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
+    const int64_t cols_b = cols % mc && cols >= 2 * mc ? cols : cols - cols % mc;
+    /* Source rows backwards (s_row == -e): each block starts at its last
+     * row, the lowest address, and is written with the destination step
+     * negated (bottom row first). */
+    const int back = k->s_row < 0;
+    const int64_t d_row = back ? -k->d_row : k->d_row;
+    for (int64_t i0 = 0; i0 < rows_b; i0 += mr) {
+        const int64_t i = (i0 + mr <= rows_b ? i0 : rows_b - mr) + (back ? mr - 1 : 0);
+        for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
+            const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
+            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->s_row + j * k->s_col,
+                        d_row, k->s_col);
+        }
+    }
+    if (cols_b < cols) /* right edge, every row */
+        k->small(k, d + cols_b * k->e, s + cols_b * k->s_col, rows, cols - cols_b);
+    if (rows_b < rows) /* bottom edge, left part */
+        k->small(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols_b);
 }
 
 /* Ask for a tile's source lines ahead: its rows lie in as many pages as the
  * tile has columns, too many streams for the hardware prefetcher when they
  * are many (measured: 0.55 -> 0.63 of memcpy with 64 float32 columns, but
  * 0.85 -> 0.77 with 6 float64 columns). */
-static void prefetch_tile(const inner *k, const char *s, int64_t rows,
+static void prefetch_tile(const ctx *k, const char *s, int64_t rows,
                           int64_t cols)
 {
     const int64_t span = (rows - 1) * k->s_row + k->e; /* bytes of a source row */
@@ -113,11 +349,16 @@ static void prefetch_tile(const inner *k, const char *s, int64_t rows,
 
 /* Cache blocking: each tile's source and destination lines stay in L1,
  * while the next tile's source lines are on their way. */
-static void transpose_tiles(const inner *k, char *d, const char *s,
-                            int64_t rows, int64_t cols)
+static void transpose_tiles(const ctx *k, char *d, const char *s, int64_t rows,
+                            int64_t cols)
 {
-    const int64_t tr = k->tile_rows, tc = k->tile_cols;
-    const int prefetch = min64(tc, cols) >= PF_PREFETCH_MIN_COLS;
+    const int64_t tr = k->p->tile_rows, tc = k->p->tile_cols;
+    /* Only for columns in lines of their own whose rows span a line or more:
+     * otherwise the source is a few sequential streams the hardware
+     * prefetcher follows, or lines the previous tile already brought. */
+    const int prefetch = min64(tc, cols) >= PF_PREFETCH_MIN_COLS
+                         && llabs_(k->s_col) >= 64
+                         && llabs_(k->s_row) * min64(tr, rows) >= 64;
     for (int64_t i = 0; i < rows; i += tr)
         for (int64_t j = 0; j < cols; j += tc) {
             int64_t next_i = j + tc < cols ? i : i + tr;
@@ -131,93 +372,220 @@ static void transpose_tiles(const inner *k, char *d, const char *s,
         }
 }
 
-static inner inner_for(const pf_plan *p)
+/* Rows by a byte-permute program: whole groups of rows (blocks), or
+ * pieces of each row; the rest by the portable loop. */
+static void program_rows(const ctx *k, char *d, const char *s, int64_t count,
+                         int64_t s_step, int64_t len)
 {
-    inner k = {0};
-    k.e = p->itemsize;
-    k.s_col = p->src_strides[p->cols_axis];
-    if (p->rows_axis >= 0) {
-        k.d_row = p->dst_strides[p->rows_axis];
-        k.s_row = p->src_strides[p->rows_axis];
+    const pf_plan *p = k->p;
+    if (p->program == 1) {
+        const int64_t r = p->program_rows, groups = count / r;
+        k->program(p, d, s, groups, r * s_step, r * k->row_bytes);
+        k->tail(k, d + groups * r * k->row_bytes, s + groups * r * s_step,
+                count - groups * r, s_step, len);
+        return;
     }
-    k.tile_rows = p->tile_rows;
-    k.tile_cols = p->tile_cols;
-    switch (p->kernel) {
-    case PF_KERNEL_MEMCPY:
-        /* Short rows: inline element copies beat a libc call per row. */
-        if (p->shape[p->cols_axis] * k.e < PF_MEMCPY_MIN_BYTES)
-            k.copy2d = strided_for(k.e);
-        else
-            k.copy2d = p->streaming ? stream_rows : memcpy_rows;
-        break;
-    case PF_KERNEL_TRANSPOSE:
-        k.copy2d = transpose_tiles;
-        k.small = strided_for(k.e);
-        if (p->simd != PF_SIMD_NONE)
-            k.micro = pf_micro_for(k.e, p->shape[p->cols_axis], k.d_row, p->simd);
-        break;
-    default:
-        k.copy2d = strided_for(k.e);
-        break;
+    const int64_t m = p->program_items, groups = len / m;
+    for (int64_t i = 0; i < count; i++, s += s_step, d += len * k->e) {
+        k->program(p, d, s, groups, m * k->s_col, m * k->e);
+        k->tail(k, d + groups * m * k->e, s + groups * m * k->s_col, 1, 0,
+                len - groups * m);
     }
-    return k;
 }
 
-void pf_run_units(const pf_plan *p, const char *src, char *dst, int64_t begin,
-                  int64_t end)
+/* Tiles whose rows are SIMD gathers (no register block fits them). */
+static void simd_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                      int64_t cols)
 {
-    if (begin >= end || p->kernel == PF_KERNEL_NONE)
+    for (int64_t i = 0; i < rows; i++)
+        k->simd_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols);
+}
+
+/* ---- the loop nest ---------------------------------------------------------- */
+
+/* Row kernels: units are ranges of rows, or pieces of one long row. */
+static void run_row_units(const ctx *k, int64_t begin, int64_t end)
+{
+    const pf_plan *p = k->p;
+    const int last = k->n_axes - 1;
+    if (k->col_chunks > 1) {
+        for (int64_t u = begin; u < end; u++) {
+            int64_t r = u / k->col_chunks, c = u % k->col_chunks;
+            int64_t soff = 0, rest = r;
+            for (int a = last; a >= 0; a--) {
+                soff += rest % k->count[a] * k->sstep[a];
+                rest /= k->count[a];
+            }
+            int64_t first = c * p->col_chunk;
+            k->rows(k, k->dst + r * k->row_bytes + first * k->e,
+                    k->src + soff + first * k->s_col, 1, 0,
+                    min64(p->col_chunk, p->row_elems - first));
+        }
         return;
-    const inner k = inner_for(p);
-
-    /* Unit axes, slowest first: the outer axes in destination order, then
-     * the row chunks, then the column chunks. */
-    int n = 0;
-    int64_t count[PF_MAX_DIMS + 2], sstep[PF_MAX_DIMS + 2], dstep[PF_MAX_DIMS + 2];
-    for (int d = 0; d < p->ndim; d++) {
-        if (d == p->rows_axis || d == p->cols_axis)
-            continue;
-        count[n] = p->shape[d];
-        sstep[n] = p->src_strides[d];
-        dstep[n] = p->dst_strides[d];
-        n++;
     }
-    const int64_t rows = p->rows_axis >= 0 ? p->shape[p->rows_axis] : 1;
-    const int64_t cols = p->shape[p->cols_axis];
-    const int r_axis = n, c_axis = n + 1;
-    count[r_axis] = (rows + p->row_chunk - 1) / p->row_chunk;
-    sstep[r_axis] = k.s_row * p->row_chunk;
-    dstep[r_axis] = k.d_row * p->row_chunk;
-    count[c_axis] = (cols + p->col_chunk - 1) / p->col_chunk;
-    sstep[c_axis] = k.s_col * p->col_chunk;
-    dstep[c_axis] = k.e * p->col_chunk;
-    n += 2;
 
-    /* Position of unit `begin`. */
+    const int64_t r_end = min64(end * p->row_chunk, p->rows);
+    int64_t r = begin * p->row_chunk;
+    int64_t idx[PF_MAX_DIMS + 2], soff = 0, rest = r;
+    for (int a = last; a >= 0; a--) {
+        idx[a] = rest % k->count[a];
+        rest /= k->count[a];
+        soff += idx[a] * k->sstep[a];
+    }
+    char *d = k->dst + r * k->row_bytes;
+    while (r < r_end) {
+        int64_t n = min64(k->count[last] - idx[last], r_end - r);
+        k->rows(k, d, k->src + soff, n, k->sstep[last], p->row_elems);
+        r += n;
+        d += n * k->row_bytes;
+        soff += n * k->sstep[last];
+        idx[last] += n;
+        for (int a = last; a >= 0 && idx[a] == k->count[a]; a--) { /* carry */
+            soff -= k->sstep[a] * k->count[a];
+            idx[a] = 0;
+            if (a > 0) {
+                soff += k->sstep[a - 1];
+                idx[a - 1]++;
+            }
+        }
+    }
+}
+
+/* Transposes: units are tile chunks, for each index of the other axes. */
+static void run_tile_units(const ctx *k, int64_t begin, int64_t end)
+{
+    const pf_plan *p = k->p;
+    const int n = k->n_axes, r_axis = n - 2, c_axis = n - 1;
+    const int64_t rows = p->shape[p->rows_axis], cols = p->shape[p->cols_axis];
     int64_t idx[PF_MAX_DIMS + 2], soff = 0, doff = 0, rest = begin;
     for (int a = n - 1; a >= 0; a--) {
-        idx[a] = rest % count[a];
-        rest /= count[a];
-        soff += idx[a] * sstep[a];
-        doff += idx[a] * dstep[a];
+        idx[a] = rest % k->count[a];
+        rest /= k->count[a];
+        soff += idx[a] * k->sstep[a];
+        doff += idx[a] * k->dstep[a];
     }
-
     for (int64_t u = begin; u < end; u++) {
-        k.copy2d(&k, dst + doff, src + soff,
-                 min64(p->row_chunk, rows - idx[r_axis] * p->row_chunk),
-                 min64(p->col_chunk, cols - idx[c_axis] * p->col_chunk));
+        k->copy2d(k, k->dst + doff, k->src + soff,
+                  min64(p->row_chunk, rows - idx[r_axis] * p->row_chunk),
+                  min64(p->col_chunk, cols - idx[c_axis] * p->col_chunk));
         for (int a = n - 1; a >= 0; a--) { /* odometer step */
-            soff += sstep[a];
-            doff += dstep[a];
-            if (++idx[a] < count[a])
+            soff += k->sstep[a];
+            doff += k->dstep[a];
+            if (++idx[a] < k->count[a])
                 break;
-            soff -= sstep[a] * count[a];
-            doff -= dstep[a] * count[a];
+            soff -= k->sstep[a] * k->count[a];
+            doff -= k->dstep[a] * k->count[a];
             idx[a] = 0;
         }
     }
-    if (p->streaming)
+}
+
+static void run_job(void *c, int64_t begin, int64_t end)
+{
+    const ctx *k = c;
+    if (begin >= end)
+        return;
+    if (k->p->kernel == PF_KERNEL_TRANSPOSE)
+        run_tile_units(k, begin, end);
+    else
+        run_row_units(k, begin, end);
+    if (k->p->streaming)
         pf_stream_fence();
+}
+
+static void setup_rows(ctx *k, const pf_plan *p)
+{
+    const int row_axes = p->kernel == PF_KERNEL_BLOCK ? p->block_axis : p->ndim - 1;
+    k->s_col = p->src_strides[p->cols_axis];
+    k->row_bytes = p->row_elems * k->e;
+    k->col_chunks = (p->row_elems + p->col_chunk - 1) / p->col_chunk;
+    k->n_axes = 0;
+    for (int d = 0; d < row_axes; d++) {
+        k->count[k->n_axes] = p->shape[d];
+        k->sstep[k->n_axes] = p->src_strides[d];
+        k->n_axes++;
+    }
+    if (k->n_axes == 0) { /* a single row */
+        k->count[0] = 1;
+        k->sstep[0] = 0;
+        k->n_axes = 1;
+    }
+    const fixed_loops loops = loops_for(k->e);
+    switch (p->kernel) {
+    case PF_KERNEL_MEMCPY:
+        k->rows = p->streaming ? stream_rows : run_rows;
+        break;
+    case PF_KERNEL_REVERSE:
+        k->simd_rows = p->simd != PF_SIMD_NONE && !p->program ? pf_reverse_for(k->e, p->simd)
+                                                              : NULL;
+        k->rows = k->simd_rows ? simd_rows : loops.gather;
+        break;
+    case PF_KERNEL_BLOCK:
+        k->off = p->block_offsets;
+        k->rows = loops.block;
+        break;
+    default: /* gather */
+        if (p->program) {
+            k->rows = loops.gather;
+        } else if (k->s_col == 0 && splat_for(k->e)) {
+            k->rows = splat_for(k->e);
+        } else if (p->simd != PF_SIMD_NONE
+                   && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd))) {
+            k->rows = simd_rows;
+        } else {
+            k->rows = loops.gather;
+        }
+        break;
+    }
+    if (p->program && (k->program = pf_program_runner()) != NULL) {
+        k->tail = k->rows;
+        k->rows = program_rows;
+    }
+}
+
+static void setup_tiles(ctx *k, const pf_plan *p)
+{
+    k->s_col = p->src_strides[p->cols_axis];
+    k->d_row = p->dst_strides[p->rows_axis];
+    k->s_row = p->src_strides[p->rows_axis];
+    k->copy2d = transpose_tiles;
+    k->small = loops_for(k->e).tile;
+    if (p->simd != PF_SIMD_NONE
+            && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd)) != NULL)
+        k->small = simd_tile; /* rows of the tile are gathers at step 2 */
+    if (p->micro_rows > 0) {
+        k->micro = pf_micro_for(k->e, p->shape[p->cols_axis],
+                                k->s_row < 0 ? -k->d_row : k->d_row, p->simd);
+        if (k->micro.rows != p->micro_rows || k->micro.cols != p->micro_cols)
+            k->micro.fn = NULL; /* not what was planned: stay portable */
+    }
+    /* Unit axes, slowest first: the outer axes in destination order (or
+     * source order, see pf_plan), then the row chunks, then the column
+     * chunks. */
+    int n = 0;
+    for (int d = 0; d < p->ndim; d++) {
+        if (d == p->rows_axis || d == p->cols_axis)
+            continue;
+        int at = n++;
+        if (p->source_order) /* insertion by descending |source stride| */
+            for (; at > 0 && llabs_(k->sstep[at - 1]) < llabs_(p->src_strides[d]); at--) {
+                k->count[at] = k->count[at - 1];
+                k->sstep[at] = k->sstep[at - 1];
+                k->dstep[at] = k->dstep[at - 1];
+            }
+        k->count[at] = p->shape[d];
+        k->sstep[at] = p->src_strides[d];
+        k->dstep[at] = p->dst_strides[d];
+    }
+    const int64_t rows = p->shape[p->rows_axis], cols = p->shape[p->cols_axis];
+    k->count[n] = (rows + p->row_chunk - 1) / p->row_chunk;
+    k->sstep[n] = k->s_row * p->row_chunk;
+    k->dstep[n] = k->d_row * p->row_chunk;
+    n++;
+    k->count[n] = (cols + p->col_chunk - 1) / p->col_chunk;
+    k->sstep[n] = k->s_col * p->col_chunk;
+    k->dstep[n] = k->e * p->col_chunk;
+    k->n_axes = n + 1;
 }
 
 int pf_plan_execute(const pf_plan *p, const char *src, char *dst)
@@ -228,8 +596,19 @@ int pf_plan_execute(const pf_plan *p, const char *src, char *dst)
         return PF_OK;
     if (src == NULL || dst == NULL)
         return PF_ERR_NULL;
+    ctx k;
+    memset(&k, 0, sizeof k);
+    k.p = p;
+    k.src = src;
+    k.dst = dst;
+    k.e = p->itemsize;
+    if (p->kernel == PF_KERNEL_TRANSPOSE)
+        setup_tiles(&k, p);
+    else
+        setup_rows(&k, p);
+    /* One thread or the pool: decided here, above both. */
     if (p->num_threads > 1)
-        return pf_pool_run(p, src, dst);
-    pf_run_units(p, src, dst, 0, p->units);
+        return pf_pool_run(p->num_threads, p->units, run_job, &k);
+    run_job(&k, 0, p->units);
     return PF_OK;
 }

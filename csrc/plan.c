@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 static _Atomic int64_t forced_min_bytes_per_thread = -1;
@@ -18,6 +19,9 @@ int64_t pf_force_min_bytes_per_thread(int64_t nbytes)
 }
 
 static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
+
+_Static_assert(PF_BLOCK_MAX == sizeof(((pf_plan *)0)->block_offsets) / sizeof(int64_t),
+               "the plan holds PF_BLOCK_MAX block offsets");
 
 /* Axes of size 1 never move the pointer: drop them.  Returns the new ndim. */
 static int drop_unit_axes(int ndim, const int64_t *shape, const int64_t *strides,
@@ -78,15 +82,187 @@ static int64_t clamp64(int64_t x, int64_t lo, int64_t hi)
     return x > hi ? hi : x;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* a / b rounded up, for a >= 0, b >= 1 (no overflow). */
+static int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
+/* First axis of the longest suffix of axes holding at most PF_BLOCK_MAX
+ * elements (p->ndim if even the last axis is longer). */
+static int block_start(const pf_plan *p)
+{
+    int64_t elems = 1;
+    int k = p->ndim;
+    while (k > 0 && p->shape[k - 1] <= PF_BLOCK_MAX / elems) {
+        elems *= p->shape[k - 1];
+        k--;
+    }
+    return k;
+}
+
+/* Whether an in-register transpose block fits a tile of axes t x last. */
+static pf_micro_kernel micro_for_axes(const pf_plan *p, int t)
+{
+    const int last = p->ndim - 1;
+    pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
+    const int64_t e = p->itemsize;
+    if (p->src_strides[t] != e && p->src_strides[t] != -e)
+        return none;
+    /* Rows backwards (stride -e): the block is read from its last row up
+     * and written bottom to top (a negative destination step), which only
+     * the square blocks allow (interleaves write packed rows forwards). */
+    const int64_t d_row = p->src_strides[t] == e ? p->dst_strides[t] : -p->dst_strides[t];
+    pf_micro_kernel m = pf_micro_for(e, p->shape[last], d_row, pf_simd_level());
+    if (m.fn == NULL || p->shape[t] < m.rows || p->shape[last] < m.cols)
+        return none;
+    return m;
+}
+
+/* Source offset of element j of the block of axes kb.. (destination order). */
+static int64_t block_offset(const pf_plan *p, int kb, int64_t j)
+{
+    int64_t off = 0;
+    for (int d = p->ndim - 1; d >= kb; d--) {
+        off += j % p->shape[d] * p->src_strides[d];
+        j /= p->shape[d];
+    }
+    return off;
+}
+
+/* A byte-permute program for blocks of axes kb.. (at most PF_PROGRAM_BYTES),
+ * as many consecutive blocks of the axis before at once as fit: 1 if it
+ * builds (the plan's program fields are then set). */
+static int try_block_program(pf_plan *p, int kb)
+{
+    const int64_t e = p->itemsize;
+    if (e >= PF_PROGRAM_MAX_ITEM)
+        return 0; /* such items already move as whole vectors */
+    int64_t elems = 1;
+    for (int d = kb; d < p->ndim; d++) {
+        if (p->shape[d] > PF_PROGRAM_BYTES / elems)
+            return 0;
+        elems *= p->shape[d];
+    }
+    if (elems * e > PF_PROGRAM_BYTES)
+        return 0;
+    const int ra = kb - 1;
+    int64_t rows = PF_PROGRAM_BYTES / (elems * e);
+    if (ra < 0 || rows > p->shape[ra])
+        rows = ra < 0 ? 1 : p->shape[ra];
+    const int64_t s_a = ra < 0 ? 0 : p->src_strides[ra];
+    int64_t off[PF_PROGRAM_BYTES];
+    for (; rows >= 1; rows = rows > 1 ? 1 : 0) {
+        /* A run must move enough bytes to pay for itself (measured: runs of
+         * one 4-byte block, 0.03 of memcpy; the item loop, 0.14). */
+        if (rows * elems * e < (rows > 1 ? PF_PROGRAM_MIN_BYTES : 2 * PF_PROGRAM_MIN_BYTES))
+            return 0;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < elems; j++)
+                off[i * elems + j] = i * s_a + block_offset(p, kb, j);
+        if (pf_build_program(p, off, rows * elems)) {
+            p->program = 1;
+            p->program_rows = rows;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Gathers and reversed runs: a program for pieces of a row. */
+static int try_row_program(pf_plan *p)
+{
+    const int64_t e = p->itemsize, s_col = p->src_strides[p->ndim - 1];
+    int64_t items = PF_PROGRAM_BYTES / e;
+    if (items > p->row_elems)
+        items = p->row_elems;
+    if (items < 1 || s_col == 0 || e >= PF_PROGRAM_MAX_ITEM
+            || items * e < 2 * PF_PROGRAM_MIN_BYTES)
+        return 0;
+    int64_t off[PF_PROGRAM_BYTES];
+    for (int64_t j = 0; j < items; j++)
+        off[j] = j * s_col;
+    if (!pf_build_program(p, off, items))
+        return 0;
+    p->program = 2;
+    p->program_rows = 1;
+    return 1;
+}
+
+static void describe(pf_plan *p, const char *what)
+{
+    const int64_t e = p->itemsize;
+    if (e <= PF_FIXED_MAX)
+        snprintf(p->inner, sizeof p->inner, "%s, %lld-byte items", what, (long long)e);
+    else
+        snprintf(p->inner, sizeof p->inner, "%s, %lld-byte items as words", what,
+                 (long long)e);
+}
 
 static void choose_kernel(pf_plan *p)
 {
     const int last = p->ndim - 1;
     const int64_t e = p->itemsize;
-    const int t = p->src_strides[last] == e ? -1 : transpose_axis(p);
+    const int64_t s_last = p->src_strides[last];
 
     p->cols_axis = last;
+    p->block_axis = -1;
+    const int kb0 = block_start(p);
+    const int t0 = transpose_axis(p);
+    /* Contiguous rows: inline moves do rows of 16 bytes and more as well
+     * (measured: 40-byte float32 rows, 0.45 of memcpy by moves, 0.18 by a
+     * program; tiny copies also pay the program's planning). */
+    const int64_t short_limit = s_last == e ? PF_SHORT_RUN_BYTES : PF_SHORT_ROW_BYTES;
+    if (pf_simd_level() >= PF_SIMD_AVX512
+            && (p->shape[last] * e < short_limit || (t0 >= kb0 && s_last != e))) {
+        /* Short rows, tiny transposes: a byte-permute program moves several
+         * blocks per run; the largest block whose program builds. */
+        for (int kb = kb0; kb <= last; kb++) {
+            if (kb > t0 && t0 >= kb0 && p->shape[last] * e >= short_limit)
+                break; /* the block no longer holds the transpose */
+            if (try_block_program(p, kb)) {
+                p->kernel = PF_KERNEL_BLOCK;
+                p->block_axis = kb;
+                p->simd = PF_SIMD_AVX512;
+                snprintf(p->inner, sizeof p->inner,
+                         "byte-permute program, %lld block(s) per run",
+                         (long long)p->program_rows);
+                return;
+            }
+        }
+    }
+    if (s_last == e) {
+        p->kernel = PF_KERNEL_MEMCPY;
+        snprintf(p->inner, sizeof p->inner, "%s",
+                 p->shape[last] * e < PF_MEMCPY_MIN_BYTES ? "overlapping 16-byte moves"
+                                                           : "memcpy");
+        return;
+    }
+    if (s_last == -e && p->shape[last] > 1) {
+        p->kernel = PF_KERNEL_REVERSE;
+        p->simd = pf_reverse_for(e, pf_simd_level()) ? pf_simd_level() : PF_SIMD_NONE;
+        describe(p, p->simd != PF_SIMD_NONE ? "vector shuffles" : "item moves");
+        return;
+    }
+    const int t = transpose_axis(p);
+    const int kb = block_start(p);
+    const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
+    pf_micro_kernel micro = {NULL, 0, 0, PF_SIMD_NONE};
+    if (t >= 0)
+        micro = micro_for_axes(p, t);
+    /* A small block of the innermost axes, one table-driven row per outer
+     * index: tiny transposes that no register block fits, and short
+     * strided rows (a program was tried above, where the CPU has them). */
+    int64_t block_elems = 1;
+    for (int d = kb; d < p->ndim; d++)
+        block_elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
+    /* Register blocks only pay on blocks of more than a few hundred bytes
+     * (measured: float32 4 x 3 blocks, 0.09 of memcpy as per-sample tiles
+     * of the 4-row register block, 0.19 by table). */
+    const int tiny = block_elems * e <= PF_TINY_BLOCK_BYTES;
+    if (kb < last && (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row))) {
+        p->kernel = PF_KERNEL_BLOCK;
+        p->block_axis = kb;
+        describe(p, "offset table");
+        return;
+    }
     if (t >= 0) {
         p->kernel = PF_KERNEL_TRANSPOSE;
         p->rows_axis = t;
@@ -95,30 +271,103 @@ static void choose_kernel(pf_plan *p)
          * (measured: 0.52 -> 0.63 of memcpy on uint8 RGB planes, mean of 10
          * runs; but 0.85 -> 0.79 with rows of six float64). */
         p->tile_rows = p->tile_cols * (p->shape[last] * e <= PF_NARROW_ROW_BYTES ? 2 : 1);
-        if (p->src_strides[t] == e) {
-            pf_micro_kernel micro = pf_micro_for(e, p->shape[last],
-                                                 p->dst_strides[t], pf_simd_level());
-            p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
+        p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
+        p->micro_rows = micro.rows;
+        p->micro_cols = micro.cols;
+        if (micro.fn == NULL && pf_gather_for(e, s_last, pf_simd_level())) {
+            p->simd = pf_simd_level(); /* tile rows: vector gathers at step 2 */
+            p->tile_cols = PF_FEW_ROWS_TILE_COLS;
+        } else if (p->shape[t] <= 4 && micro.fn == NULL) {
+            p->tile_cols = PF_FEW_ROWS_TILE_COLS; /* few rows: longer ones */
         }
+        /* Tiles whose source rows use only part of their lines: the rest
+         * of those lines belongs to other outer indices; visit those next
+         * (source order), while the lines are cached.  Destination rows of
+         * a tile are whole lines or more, so that order costs no writes. */
+        p->source_order = abs64(p->src_strides[t]) * p->shape[t] < PF_LINE_REUSE_BYTES
+                          && p->shape[last] * e >= 64;
+        describe(p, micro.fn ? "register blocks + item moves"
+                    : p->simd != PF_SIMD_NONE ? "vector gathers (every other item)"
+                                              : "item moves");
+        return;
+    }
+    p->kernel = PF_KERNEL_GATHER;
+    if (s_last == 0 && pf_has_splat(e)) {
+        describe(p, "one item repeated, 16-byte stores");
+    } else if (pf_gather_for(e, s_last, pf_simd_level())) {
+        p->simd = pf_simd_level();
+        describe(p, "vector shuffles (every other item)");
     } else {
-        p->kernel = p->src_strides[last] == e ? PF_KERNEL_MEMCPY : PF_KERNEL_GATHER;
-        /* Rows of the axis before the last: short rows share one call. */
-        p->rows_axis = last - 1;
+        describe(p, "item moves");
     }
 }
 
-/* Units of about PF_UNIT_BYTES, so that threads balance and per-unit
- * overhead vanishes: whole rows when they are short, else row pieces;
- * transposes cut whole tiles. */
-static void choose_chunks(pf_plan *p)
+/* The offset table of a block: source offset of each of its elements, in
+ * destination order. */
+static void fill_block(pf_plan *p)
+{
+    const int kb = p->block_axis;
+    int64_t elems = 1;
+    for (int d = kb; d < p->ndim; d++)
+        elems *= p->shape[d];
+    for (int64_t j = 0; j < elems; j++) {
+        int64_t rest = j, off = 0;
+        for (int d = p->ndim - 1; d >= kb; d--) {
+            off += rest % p->shape[d] * p->src_strides[d];
+            rest /= p->shape[d];
+        }
+        p->block_offsets[j] = off;
+    }
+    p->row_elems = elems;
+}
+
+/* Row kernels: rows of about PF_UNIT_BYTES per unit, or pieces of rows
+ * longer than that. */
+static void choose_row_chunks(pf_plan *p)
+{
+    const int64_t e = p->itemsize;
+    if (p->kernel == PF_KERNEL_BLOCK)
+        fill_block(p);
+    else
+        p->row_elems = p->shape[p->ndim - 1];
+    const int row_axes = p->kernel == PF_KERNEL_BLOCK ? p->block_axis : p->ndim - 1;
+    p->rows_axis = row_axes - 1;
+    /* Programs for long rows only where no 16/32-byte shuffle loop exists
+     * (measured: int32 step-2 rows of 36 items, 0.37 of memcpy by program,
+     * 0.61 by the SSSE3 loop). */
+    const int64_t s_last = p->src_strides[p->ndim - 1];
+    if ((p->kernel == PF_KERNEL_GATHER || p->kernel == PF_KERNEL_REVERSE)
+            && pf_simd_level() >= PF_SIMD_AVX512
+            && !(p->kernel == PF_KERNEL_GATHER && (s_last == 0 || pf_gather_for(e, s_last, pf_simd_level())))
+            && !(p->kernel == PF_KERNEL_REVERSE && pf_reverse_for(e, pf_simd_level()))
+            && try_row_program(p)) {
+        p->simd = PF_SIMD_AVX512;
+        snprintf(p->inner, sizeof p->inner, "byte-permute program, %lld items per run",
+                 (long long)p->program_items);
+    }
+    const int64_t row_bytes = p->row_elems * e; /* <= nbytes */
+    p->rows = p->nbytes / row_bytes;
+    if (row_bytes > PF_UNIT_BYTES) {
+        p->row_chunk = 1;
+        p->col_chunk = clamp64(PF_UNIT_BYTES / e, 1, p->row_elems);
+        p->units = p->rows * ceil_div(p->row_elems, p->col_chunk); /* <= elements */
+    } else {
+        p->col_chunk = p->row_elems;
+        p->row_chunk = clamp64(PF_UNIT_BYTES / row_bytes, 1, p->rows);
+        p->units = ceil_div(p->rows, p->row_chunk);
+    }
+}
+
+/* Transposes: units of about PF_UNIT_BYTES, whole rows of tiles when they
+ * are short, else row pieces of whole tiles. */
+static void choose_tile_chunks(pf_plan *p)
 {
     const int64_t cols = p->shape[p->cols_axis];
-    const int64_t rows = p->rows_axis >= 0 ? p->shape[p->rows_axis] : 1;
-    const int64_t row_step = p->tile_rows > 0 ? p->tile_rows : 1;
-    const int64_t col_step = p->tile_cols > 0 ? p->tile_cols : 1;
-    const int64_t row_bytes = cols * p->itemsize;
+    const int64_t rows = p->shape[p->rows_axis];
+    const int64_t row_step = p->tile_rows, col_step = p->tile_cols;
+    const int64_t row_bytes = cols * p->itemsize; /* <= nbytes */
 
-    if (row_bytes * row_step >= PF_UNIT_BYTES) {
+    if (row_bytes >= PF_UNIT_BYTES / row_step) {
         p->row_chunk = row_step;
         p->col_chunk = PF_UNIT_BYTES / (row_step * p->itemsize) / col_step * col_step;
     } else {
@@ -129,7 +378,7 @@ static void choose_chunks(pf_plan *p)
     p->col_chunk = clamp64(p->col_chunk, col_step, cols);
 
     int64_t units = ceil_div(rows, p->row_chunk) * ceil_div(cols, p->col_chunk);
-    for (int d = 0; d < p->ndim; d++)
+    for (int d = 0; d < p->ndim; d++) /* the product stays <= elements */
         if (d != p->rows_axis && d != p->cols_axis)
             units *= p->shape[d];
     p->units = units;
@@ -164,24 +413,39 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
         return PF_ERR_THREADS;
 
     memset(p, 0, sizeof *p);
-    p->itemsize = itemsize;
+    p->itemsize = p->src_itemsize = p->dst_itemsize = itemsize;
     p->rows_axis = -1;
+    p->block_axis = -1;
     p->num_threads = 1;
 
-    int64_t nbytes = itemsize;
     int empty = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return PF_ERR_SHAPE;
         empty |= shape[d] == 0;
-        if (!empty && __builtin_mul_overflow(nbytes, shape[d], &nbytes))
-            return PF_ERR_OVERFLOW;
     }
-    if (empty) {
+    if (empty) { /* nothing to copy, whatever the other extents */
         p->kernel = PF_KERNEL_NONE;
         return PF_OK;
     }
+    int64_t nbytes = itemsize;
+    for (int d = 0; d < ndim; d++)
+        if (__builtin_mul_overflow(nbytes, shape[d], &nbytes))
+            return PF_ERR_OVERFLOW;
     p->nbytes = nbytes;
+
+    /* Every source offset the loops form (up to shape x |stride| per axis,
+     * summed over the axes) must fit in int64. */
+    int64_t span = itemsize;
+    for (int d = 0; d < ndim; d++) {
+        int64_t reach;
+        if (shape[d] == 1)
+            continue;
+        if (src_strides[d] == INT64_MIN
+                || __builtin_mul_overflow(shape[d], abs64(src_strides[d]), &reach)
+                || __builtin_add_overflow(span, reach, &span))
+            return PF_ERR_OVERFLOW;
+    }
 
     int n = drop_unit_axes(ndim, shape, src_strides, p->shape, p->src_strides);
     n = merge_contiguous_axes(n, p->shape, p->src_strides);
@@ -193,10 +457,13 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
     p->ndim = n;
     p->dst_strides[n - 1] = itemsize;
     for (int d = n - 2; d >= 0; d--)
-        p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1];
+        p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1]; /* <= nbytes */
 
     choose_kernel(p);
-    choose_chunks(p);
+    if (p->kernel == PF_KERNEL_TRANSPOSE)
+        choose_tile_chunks(p);
+    else
+        choose_row_chunks(p);
     p->streaming = p->kernel == PF_KERNEL_MEMCPY
                    && p->shape[p->cols_axis] * itemsize >= PF_STREAMING_MIN_RUN
                    && pf_use_streaming(p->nbytes);
@@ -237,6 +504,8 @@ const char *pf_kernel_name(int kernel)
     case PF_KERNEL_MEMCPY: return "memcpy";
     case PF_KERNEL_GATHER: return "gather";
     case PF_KERNEL_TRANSPOSE: return "transpose";
+    case PF_KERNEL_REVERSE: return "reverse";
+    case PF_KERNEL_BLOCK: return "block";
     default: return "unknown";
     }
 }

@@ -1,4 +1,8 @@
-/* The thread pool: persistent pthreads that share the units of one plan.
+/* The thread pool: persistent pthreads that share the units of one job.
+ *
+ * The pool knows nothing of plans: a job is "units [0, n) of this function
+ * and context", and workers take ranges [a, b) of it.  Whether a copy uses
+ * the pool at all is decided above it (kernels.c).
  *
  * Why our own pool and not OpenMP: libgomp's workers do not survive fork()
  * (a child that uses OpenMP after the parent did can hang), and OpenMP gives
@@ -36,9 +40,9 @@ static int helpers_wanted;   /* workers 0 .. helpers_wanted-1 join the job */
 static int helpers_running;  /* of those, still working */
 
 /* The job; written before generation is bumped, read after. */
-static const pf_plan *job_plan;
-static const char *job_src;
-static char *job_dst;
+static pf_job_fn job_fn;
+static void *job_ctx;
+static int64_t job_units;
 static int64_t job_grain;
 static _Atomic int64_t job_next;
 
@@ -46,13 +50,13 @@ static _Atomic int default_threads;
 
 static void take_units(void)
 {
-    const int64_t units = job_plan->units;
+    const int64_t units = job_units;
     for (;;) {
         int64_t u = atomic_fetch_add(&job_next, job_grain);
         if (u >= units)
             return;
-        int64_t end = u + job_grain < units ? u + job_grain : units;
-        pf_run_units(job_plan, job_src, job_dst, u, end);
+        int64_t end = units - u > job_grain ? u + job_grain : units;
+        job_fn(job_ctx, u, end);
     }
 }
 
@@ -122,25 +126,26 @@ static int grow_workers(int wanted)
     return n_workers;
 }
 
-int pf_pool_run(const pf_plan *p, const char *src, char *dst)
+int pf_pool_run(int num_threads, int64_t units, pf_job_fn fn, void *ctx)
 {
     pthread_once(&atfork_once, register_atfork);
-    if (pthread_mutex_trylock(&job_lock) != 0) {
-        /* Another caller has the workers: run alone rather than pile on. */
-        pf_run_units(p, src, dst, 0, p->units);
+    if (num_threads < 2 || pthread_mutex_trylock(&job_lock) != 0) {
+        /* One thread asked for, or another caller has the workers: run
+         * alone rather than pile on. */
+        fn(ctx, 0, units);
         return PF_OK;
     }
 
     pthread_mutex_lock(&state_lock);
-    int helpers = grow_workers(p->num_threads - 1);
-    if (helpers > p->num_threads - 1)
-        helpers = p->num_threads - 1;
-    job_plan = p;
-    job_src = src;
-    job_dst = dst;
+    int helpers = grow_workers(num_threads - 1);
+    if (helpers > num_threads - 1)
+        helpers = num_threads - 1;
+    job_fn = fn;
+    job_ctx = ctx;
+    job_units = units;
     /* A few grains per thread: balance on a noisy machine, yet contiguous
      * ranges for the prefetchers. */
-    job_grain = p->units / ((int64_t)(helpers + 1) * 4);
+    job_grain = units / ((int64_t)(helpers + 1) * 4);
     if (job_grain < 1)
         job_grain = 1;
     atomic_store(&job_next, 0);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #define PF_MAX_DIMS 64
+/* The most elements of one small block (kernel "block"). */
+#define PF_BLOCK_MAX 256
 /* The most threads one copy uses. */
 #define PF_MAX_THREADS 256
 
@@ -27,12 +29,15 @@ typedef enum {
     PF_ERR_NOMEM = 7       /* the thread pool could not be set up */
 } pf_status;
 
-/* How the innermost loops run. */
+/* The innermost block kernel: what one destination row (or tile) is. */
 typedef enum {
     PF_KERNEL_NONE = 0,      /* nothing to copy (zero-size) */
-    PF_KERNEL_MEMCPY = 1,    /* innermost axis contiguous in source: memcpy runs */
-    PF_KERNEL_GATHER = 2,    /* innermost axis strided: per-itemsize gather loop */
-    PF_KERNEL_TRANSPOSE = 3  /* another axis is more contiguous: cache-blocked tiles */
+    PF_KERNEL_MEMCPY = 1,    /* innermost axis contiguous in source: runs of bytes */
+    PF_KERNEL_GATHER = 2,    /* innermost axis at a constant step (or 0) */
+    PF_KERNEL_TRANSPOSE = 3, /* another axis is more contiguous: cache-blocked tiles */
+    PF_KERNEL_REVERSE = 4,   /* innermost axis contiguous, backwards */
+    PF_KERNEL_BLOCK = 5      /* a small block of the innermost axes (at most
+                                PF_BLOCK_MAX elements) by an offset table */
 } pf_kernel;
 
 /* Instruction set used by the transpose tiles. */
@@ -40,39 +45,81 @@ typedef enum {
     PF_SIMD_NONE = 0,   /* portable C */
     PF_SIMD_SSE2 = 1,
     PF_SIMD_AVX2 = 2,
+    PF_SIMD_AVX512 = 3, /* AVX-512 BW + VBMI: byte-permute programs */
     PF_SIMD_AUTO = -1   /* for pf_force_simd: back to runtime detection */
 } pf_simd;
 
 /* A copy, planned.  Everything here is plain data so that Python can show it.
  *
  * The layout after normalisation (size-1 axes dropped, axes contiguous in
- * both source and destination merged) is ndim/shape/src_strides/dst_strides.
- * The innermost work is a 2-d copy of `rows_axis` x `cols_axis` (the last
- * axis, contiguous in the destination).  Both are cut into chunks
- * (row_chunk x col_chunk elements); one chunk pair, for one index of the
- * remaining outer axes, is a unit of work, and threads take ranges of units.
+ * the source merged; the destination is C-contiguous, so its order is the
+ * loop order) is ndim/shape/src_strides/dst_strides.  A plan is a loop nest
+ * (an odometer over the outer axes) around one innermost block kernel:
+ *
+ * - memcpy, gather, reverse, block: the destination is a sequence of `rows`
+ *   rows of `row_elems` elements each; a row is the last axis (memcpy,
+ *   gather, reverse) or the axes block_axis.. (block: an offset table).
+ *   rows_axis is the last axis of the row space (-1 if none); a unit is
+ *   `row_chunk` consecutive rows, or, for rows longer than a unit, a piece
+ *   of `col_chunk` elements of one row.
+ * - transpose: a 2-d tiled copy of rows_axis (the axis with the smallest
+ *   source stride) x cols_axis (the last axis); a unit is a chunk of
+ *   row_chunk x col_chunk elements for one index of the other axes.
+ *
+ * Threads take ranges of units.  Source and destination item sizes are
+ * kept apart (they are equal today; converting copies are planned).
  */
 typedef struct {
     int ndim;
     int64_t shape[PF_MAX_DIMS];
     int64_t src_strides[PF_MAX_DIMS];   /* bytes */
     int64_t dst_strides[PF_MAX_DIMS];   /* bytes, C-contiguous */
-    int64_t itemsize;
+    int64_t itemsize;                   /* = dst_itemsize */
+    int64_t src_itemsize;
+    int64_t dst_itemsize;
     int64_t nbytes;                     /* bytes written */
 
     int kernel;          /* pf_kernel */
-    int rows_axis;       /* the axis run as rows of the 2-d copy, or -1: for
-                            transposes the one with the smallest source stride,
-                            else the one before the last */
+    int rows_axis;       /* see above, or -1 */
     int cols_axis;       /* the last axis */
+    int block_axis;      /* block: first axis of the block; else -1 */
+    int64_t rows;        /* row kernels: rows in all; transpose: 0 */
+    int64_t row_elems;   /* row kernels: elements per row */
     int64_t row_chunk;   /* rows per unit */
     int64_t col_chunk;   /* columns per unit */
-    int64_t units;       /* outer iterations x row chunks x column chunks */
+    int64_t units;       /* units of work */
     int64_t tile_rows;   /* transposes: tile size in elements; else 0 */
     int64_t tile_cols;
+    int64_t micro_rows;  /* transposes: the in-register block, if any; else 0 */
+    int64_t micro_cols;
     int simd;            /* pf_simd of the inner loop */
     int streaming;       /* 1: non-temporal stores */
     int num_threads;     /* threads that will run it */
+    int source_order;    /* transposes: 1 if the outer axes run in source
+                            order (smallest source stride fastest), so that
+                            partly used source lines are used up while
+                            cached; 0: destination order */
+    int numpy_faster;    /* cost model: numpy's own copy is expected faster */
+    char inner[96];      /* the inner loop, in words */
+    /* A byte-permute program (AVX-512 VBMI) for the row kernel, or none:
+     * program 1 moves program_rows consecutive rows (blocks) at once,
+     * program 2 moves program_items items of a row at a time (gathers and
+     * reversed runs).  Each 64-byte destination chunk is the OR of up to
+     * two 128-byte source windows permuted; loads and stores are masked to
+     * the bytes used, so nothing outside the view is touched. */
+    int program;         /* 0 none, 1 rows of blocks, 2 pieces of rows */
+    int64_t program_items;
+    int64_t program_rows;
+    int program_chunks;
+    int program_windows[4];
+    int64_t program_base[4][2];      /* window start, from the first item */
+    uint64_t program_lanes[4][2];    /* destination bytes from the window */
+    uint64_t program_load[4][2][2];  /* bytes read of the window's halves */
+    uint64_t program_store[4];       /* bytes stored of the chunk */
+    int64_t program_dst[4];          /* chunk start in the destination */
+    uint8_t program_index[4][2][64]; /* vpermt2b indices */
+    int64_t block_offsets[256];  /* block: source byte offset of element j
+                                    of a block (PF_BLOCK_MAX of them) */
 } pf_plan;
 
 /* Plan a copy of the view (shape, src_strides in bytes, itemsize) into a

@@ -12,6 +12,9 @@ static int cpu_simd(void)
 {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vbmi"))
+        return PF_SIMD_AVX512;
     if (__builtin_cpu_supports("avx2"))
         return PF_SIMD_AVX2;
     return PF_SIMD_SSE2; /* baseline on x86-64 */
@@ -43,6 +46,7 @@ const char *pf_simd_name(int simd)
     case PF_SIMD_NONE: return "portable";
     case PF_SIMD_SSE2: return "sse2";
     case PF_SIMD_AVX2: return "avx2";
+    case PF_SIMD_AVX512: return "avx512vbmi";
     default: return "unknown";
     }
 }

@@ -30,9 +30,11 @@ def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0,
               decline_simple_below: int = 0) -> bool:
     """Copy ``view`` in C order into the contiguous buffer of ``out``.
 
-    Returns False, having copied nothing, when the plan is a single-threaded
-    copy other than a transpose of fewer than ``decline_simple_below`` bytes
-    (numpy does those as fast, at a lower call cost).  Runs with the GIL
+    Returns False, having copied nothing, when the plan's cost model expects
+    numpy to be faster (``explain().numpy_faster``), or for a single-threaded
+    copy of contiguous runs of 256 bytes or more, of fewer than
+    ``decline_simple_below`` bytes (numpy runs the same memcpy loops, at a
+    lower call cost).  Runs with the GIL
     released (cffi drops it around the call); the C side reads a private view
     of ``view``, which no other thread can reshape meanwhile.
     """
@@ -59,6 +61,11 @@ def make_plan(view: np.ndarray, num_threads: int = 0) -> Any:
     check(lib.pf_plan_make(plan, view.ndim, view.shape, view.strides,
                            view.dtype.itemsize, num_threads))
     return plan
+
+
+def inner_text(plan: Any) -> str:
+    """The plan's inner loop, in words."""
+    return str(ffi.string(plan.inner).decode())
 
 
 def kernel_name(kernel: int) -> str:

@@ -35,9 +35,12 @@ _T = TypeVar("_T", bound=np.generic)  # results keep the input's scalar type
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
 # at 64 KiB; row copies and strided gathers, which numpy runs with the same
 # loops, 0.7x at 64 KiB and 0.9-1.0x at 1 MiB on one thread.  So below
-# SMALL_COPY_BYTES numpy copies everything but some transposes (see
-# kernel_takes_small), and below SIMPLE_COPY_BYTES everything but transposes
-# unless the copy is split among threads.
+# SMALL_COPY_BYTES numpy copies everything but the small transposes and blocks
+# the kernel does faster (see kernel_takes_small), and below SIMPLE_COPY_BYTES
+# the single-threaded copies of contiguous runs of 256 bytes or more (the only
+# plans numpy runs with the same loops since the second-generation kernel:
+# gathers, reversed runs and small blocks have vector kernels numpy lacks).
+# Plans the kernel's cost model marks numpy_faster also go to numpy.
 SMALL_COPY_BYTES = 48 * 1024
 SIMPLE_COPY_BYTES = 1024 * 1024
 # The kernel's plans below this many bytes run on one thread (its
@@ -103,26 +106,22 @@ def channels_last_view(a: np.ndarray, data_format: str) -> np.ndarray:
 # a lost or repeated decision changes no result.
 _KERNEL_TAKES: Dict[Tuple[Any, ...], bool] = {}
 _KERNEL_TAKES_MAX = 1024
-# Plans numpy runs with the same loops, so as fast at a lower call cost.  The
-# first-generation kernel: contiguous runs and constant-step gathers.  The
-# second (it has PF_KERNEL_BLOCK, vector gathers and reversed runs, and a
-# cost model, numpy_faster): contiguous runs of NUMPY_RUN_BYTES or more, and
-# what its cost model gives to numpy.  Everything else is what numpy loops
-# over row by row, where the kernel pays for its call once the copy is big
-# enough (the cost model below).
-_SECOND_GENERATION = hasattr(_lib, "PF_KERNEL_BLOCK")
-NUMPY_RUN_BYTES = 256 if _SECOND_GENERATION else 0
-_NUMPY_LOOPS = frozenset((_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY) if _SECOND_GENERATION
-                         else (_lib.PF_KERNEL_NONE, _lib.PF_KERNEL_MEMCPY, _lib.PF_KERNEL_GATHER))
+# Plans numpy runs with the same loops, so as fast at a lower call cost:
+# contiguous runs of NUMPY_RUN_BYTES or more (the kernel's gathers, reversed
+# runs and small blocks have vector loops numpy lacks), and what the kernel's
+# own cost model gives to numpy (numpy_faster).  Everything else is what numpy
+# loops over row by row, where the kernel pays for its call once the copy is
+# big enough (the cost model below).
+NUMPY_RUN_BYTES = 256
 
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
     plan = _kernel.make_plan(view, 1)
-    if getattr(plan, "numpy_faster", False):
+    if plan.numpy_faster:
         return False  # the kernel's own cost model says so
-    if plan.kernel in _NUMPY_LOOPS and not (
-            _SECOND_GENERATION and plan.kernel == _lib.PF_KERNEL_MEMCPY and plan.ndim
-            and plan.shape[plan.ndim - 1] * view.itemsize < NUMPY_RUN_BYTES):
+    if plan.kernel == _lib.PF_KERNEL_NONE or (
+            plan.kernel == _lib.PF_KERNEL_MEMCPY
+            and plan.shape[plan.ndim - 1] * view.itemsize >= NUMPY_RUN_BYTES):
         return False  # numpy runs the same loops, at a lower call cost
     if view.nbytes >= SMALL_COPY_BYTES:
         return True
@@ -333,8 +332,8 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
         # numpy's own cost: a view, or a small copy (see _small_copy).  Data
         # formats compare by identity: the constants, and literals, which
         # Python interns; any other string takes the general path below.
-        if data_format is CHANNELS_LAST:
-            if a.flags.c_contiguous:
+        if data_format is CHANNELS_LAST or data_format is CHANNELS_FIRST and a.ndim <= 2:
+            if a.flags.c_contiguous:  # (channels_first below 3-d: nothing to move)
                 try:
                     return a.reshape(len(a), -1)
                 except (TypeError, ValueError):

@@ -23,9 +23,14 @@ class Plan:
     reason in ``note``: object references, or a copy too small for the kernel
     to pay), or ``"kernel"``.  The
     other fields are the C plan: the layout after dropping size-1 axes and
-    merging axes contiguous in both source and destination, the kernel of the
-    innermost loops, its tile and SIMD variant, streaming stores, and how the
-    work is split among threads.
+    merging axes contiguous in the source, the innermost block kernel
+    (``memcpy``: contiguous runs; ``gather``: items at a constant step;
+    ``reverse``: runs backwards; ``block``: a small block of the innermost
+    axes through an offset table; ``transpose``: cache-blocked tiles of two
+    axes), its inner loop in words (``inner``), tile and SIMD variant,
+    streaming stores, and how the work is split among threads.
+    ``numpy_faster``: the cost model expects numpy's own copy to be faster,
+    and the public functions let numpy copy.
     """
 
     input_shape: tuple[int, ...]
@@ -35,9 +40,13 @@ class Plan:
     shape: tuple[int, ...]        # after normalisation
     src_strides: tuple[int, ...]  # bytes
     dst_strides: tuple[int, ...]  # bytes
-    kernel: str             # "none", "memcpy", "gather" or "transpose"
+    kernel: str             # "none", "memcpy", "gather", "reverse", "block" or "transpose"
+    inner: str              # the inner loop, in words
     rows_axis: Optional[int]
     cols_axis: int
+    block_axis: Optional[int]   # block: first axis of the block
+    rows: int               # row kernels: destination rows of row_elems elements
+    row_elems: int
     tile: tuple[int, int]   # transposes: (rows, columns) per tile; else (0, 0)
     simd: str
     streaming: bool
@@ -46,6 +55,8 @@ class Plan:
     row_chunk: int
     col_chunk: int
     nbytes: int
+    numpy_faster: bool = False
+    source_order: bool = False
     path: str = "kernel"    # what the call runs: "view", "numpy" or "kernel"
     note: str = ""          # why, when it is not the kernel
 
@@ -62,21 +73,40 @@ class Plan:
         lines.append(f"    source strides      {self.src_strides}")
         lines.append(f"    destination strides {self.dst_strides}")
         rows = "-" if self.rows_axis is None else self.rows_axis
+        row_work = (f"  work: {self.rows} rows of {self.row_elems} elements, "
+                    f"{self.units} units of {self.row_chunk} rows x {self.col_chunk} "
+                    f"elements, on {self.num_threads} thread(s)")
         if self.kernel == "memcpy":
-            lines.append(f"  kernel: memcpy of contiguous runs along axis {self.cols_axis}, "
-                         f"rows along axis {rows}")
+            lines.append(f"  kernel: memcpy, contiguous runs along axis {self.cols_axis} "
+                         f"({self.inner})")
         elif self.kernel == "gather":
-            lines.append(f"  kernel: strided gather along axis {self.cols_axis}, "
-                         f"rows along axis {rows}")
+            lines.append(f"  kernel: gather, items at a constant step along axis "
+                         f"{self.cols_axis} ({self.inner})")
+        elif self.kernel == "reverse":
+            lines.append(f"  kernel: reverse, contiguous runs backwards along axis "
+                         f"{self.cols_axis} ({self.inner}, simd {self.simd})")
+        elif self.kernel == "block":
+            lines.append(f"  kernel: block, axes {self.block_axis}..{self.cols_axis} "
+                         f"({self.row_elems} elements) per row ({self.inner})")
         elif self.kernel == "transpose":
             lines.append(f"  kernel: blocked transpose of axes {rows} and {self.cols_axis}, "
-                         f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd}")
+                         f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd} "
+                         f"({self.inner})")
+            if self.source_order:
+                lines.append("  outer axes in source order (smallest source stride fastest)")
+            row_work = (f"  work: {self.units} units of {self.row_chunk} rows x "
+                        f"{self.col_chunk} columns, on {self.num_threads} thread(s)")
         else:
             lines.append("  kernel: none (nothing to copy)")
             return "\n".join(lines)
+        if self.kernel != "transpose":
+            lines.append(f"  row space: axes before {self.cols_axis if self.block_axis is None else self.block_axis}"
+                         f", odometer innermost axis {rows}")
         lines.append(f"  streaming stores: {'on' if self.streaming else 'off'}")
-        lines.append(f"  work: {self.units} units of {self.row_chunk} rows x "
-                     f"{self.col_chunk} columns, on {self.num_threads} thread(s)")
+        lines.append(row_work)
+        if self.numpy_faster:
+            lines.append("  cost model: numpy's own copy is expected faster here; "
+                         "the public functions let numpy copy (safety net)")
         return "\n".join(lines)
 
 
@@ -90,11 +120,14 @@ def _plan(arr: np.ndarray, view: np.ndarray, output_shape: tuple[int, ...],
         itemsize=view.dtype.itemsize, zero_copy=zero_copy,
         shape=tuple(c.shape[0:n]), src_strides=tuple(c.src_strides[0:n]),
         dst_strides=tuple(c.dst_strides[0:n]),
-        kernel=_kernel.kernel_name(c.kernel),
+        kernel=_kernel.kernel_name(c.kernel), inner=_kernel.inner_text(c),
         rows_axis=None if c.rows_axis < 0 else c.rows_axis, cols_axis=c.cols_axis,
+        block_axis=None if c.block_axis < 0 else c.block_axis,
+        rows=c.rows, row_elems=c.row_elems,
         tile=(c.tile_rows, c.tile_cols), simd=_kernel.simd_name(c.simd),
         streaming=bool(c.streaming), num_threads=c.num_threads,
-        units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes)
+        units=c.units, row_chunk=c.row_chunk, col_chunk=c.col_chunk, nbytes=c.nbytes,
+        numpy_faster=bool(c.numpy_faster), source_order=bool(c.source_order))
 
 
 def explain(a: Any, *, data_format: DataFormat = "channels_last",

@@ -149,7 +149,7 @@ def settings_to_run(num_threads: int = 3) -> List[Setting]:
     """Every SIMD level x streaming on/off x one thread / several."""
     tiny = can_force_tiny_threads()
     return [Setting(simd, streaming, threads, tiny and threads > 1)
-            for simd in (lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2)
+            for simd in (lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512)
             for streaming in (0, 1)
             for threads in (1, num_threads)]
 
@@ -310,7 +310,7 @@ def run(n_layouts: int, n_large: int, seed: int, show: int = 10) -> int:
     print(f"layouts: {n_layouts + n_large} ({n_layouts} small, {n_large} of 2-6 MiB), "
           f"seed {seed}, {elapsed:.0f} s")
     print(f"settings per layout: {len(settings)} "
-          f"(simd none/sse2/avx2 x streaming 0/1 x num_threads 1/3"
+          f"(simd none/sse2/avx2/avx512vbmi x streaming 0/1 x num_threads 1/3"
           f"{', small copies forced onto threads' if can_force_tiny_threads() else ''})")
     print(f"kernel runs: {checks}")
     print("plans by kernel: " + ", ".join(f"{k} {n}" for k, n in sorted(kernels.items())))

@@ -388,7 +388,9 @@ def test_explain_fields():
     assert rows.kernel == "memcpy" and rows.shape == (5, 48)
 
     dims = pyflat.explain(np.zeros((2, 3, 4)).transpose(2, 0, 1), start_dim=1)
-    assert dims.output_shape == (4, 6) and dims.kernel == "transpose"
+    assert dims.output_shape == (4, 6)
+    # a 24-element transpose: tiles, or one small block by table or program
+    assert dims.kernel in ("transpose", "block")
 
 
 def test_explain_threads_for_large_copies():

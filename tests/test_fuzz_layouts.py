@@ -80,14 +80,17 @@ def test_reference_agrees_with_numpy(layout, seed):
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=str)
 def test_every_setting_sees_every_kernel(setting):
-    """Each switch setting runs all three kernels on a fixed set of layouts
+    """Each switch setting runs every kernel on a fixed set of layouts
     (so the fuzzing above is not blind to one of them)."""
     cases = {
-        "memcpy": fitted((5, 7), (7 * 8 + 8, 8), 8),
-        "gather": fitted((4, 9), (40, -3), 3),
+        "memcpy": fitted((5, 40), (40 * 8 + 8, 8), 8),
+        "gather": fitted((4, 29), (200, -6), 3),
         "transpose": fitted((33, 17), (4, 33 * 4), 4),
+        "reverse": fitted((6, 41), (200, -4), 4),
+        "block": fitted((4, 9), (40, -6), 3),  # short strided rows
+        "tiny transposes": fitted((50, 4, 3), (36, 3, 12), 3),
     }
     for kernel, layout in cases.items():
-        assert kernel_of(layout, setting)[0] == kernel
+        assert kernel_of(layout, setting)[0] == kernel.replace("tiny transposes", "block")
         found = check_layout(layout, np.random.default_rng(0), [setting])
         assert not found, "\n".join(map(str, found))

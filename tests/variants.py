@@ -30,6 +30,8 @@ VARIANTS = [
     Variant(lib.PF_SIMD_SSE2, 0, 1, False),
     Variant(lib.PF_SIMD_AVX2, 1, 1, False),
     Variant(lib.PF_SIMD_AVX2, 0, 3, True),
+    Variant(lib.PF_SIMD_AVX512, 0, 1, False),
+    Variant(lib.PF_SIMD_AVX512, 0, 3, True),
     Variant(lib.PF_SIMD_NONE, 1, 4, True),
 ]
 

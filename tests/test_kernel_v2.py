@@ -1,0 +1,145 @@
+"""The second-generation kernel (issue 11): each root cause of the slow
+layouts as a test of exact bytes under every kernel variant, and of the
+plan that now handles it; and every item size from 1 to 33 bytes through
+every block kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pyflat
+from fuzz_layouts import check_layout, fitted, natural_strides, settings_to_run
+from pyflat import _kernel
+from pyflat._pyflat import lib
+from variants import VARIANTS, forced
+
+SETTINGS = settings_to_run()
+
+
+def random_array(shape, dtype, seed=0):
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape)) * dtype.itemsize
+    raw = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8)
+    return raw.view(dtype).reshape(shape)
+
+
+def reference(a, data_format):
+    if data_format == "channels_first" and a.ndim > 2:
+        a = np.moveaxis(a, 1, -1)
+    return np.reshape(a, (len(a), -1))
+
+
+REPRODUCERS = {
+    # 1. short contiguous runs (198 bytes)
+    "short_runs_int16": (lambda: random_array((8000, 100), np.int16)[:, 1:], "channels_last"),
+    # 2. odd item sizes
+    "void3_reversed": (lambda: random_array((149, 64, 28, 3), "V3")[:, ::-1], "channels_last"),
+    "void12_transposed": (lambda: random_array((300, 40, 50), "V12").transpose(0, 2, 1),
+                          "channels_last"),
+    "string5_sliced": (lambda: random_array((500, 60, 7), "S5")[:, ::3, 1:], "channels_last"),
+    # 3. tiny per-sample blocks
+    "tiny_blocks_f32": (lambda: random_array((100_000, 3, 4), np.float32).transpose(0, 2, 1),
+                        "channels_last"),
+    # 4. small-step gathers
+    "f16_every_other": (lambda: random_array((300, 64, 40), np.float16)[..., ::2],
+                        "channels_last"),
+    # 5. reversed inner axis
+    "f32_reversed_inner": (lambda: random_array((2000, 300), np.float32)[:, ::-1],
+                           "channels_last"),
+    # 6. narrow interleaves
+    "int16_stereo_cf": (lambda: random_array((40, 2, 9000), np.int16), "channels_first"),
+    "int16_three_columns": (lambda: random_array((3, 50_000), np.int16).T, "channels_last"),
+    # 7. tiny permuted blocks
+    "uint8_tiny_permuted": (lambda: random_array((50_000, 2, 3, 2), np.uint8)
+                            .transpose(0, 3, 1, 2), "channels_last"),
+    # broadcast inner axis
+    "broadcast_inner": (lambda: np.broadcast_to(random_array((20_000, 1), np.uint8),
+                                                (20_000, 103)), "channels_last"),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+@pytest.mark.parametrize("name", sorted(REPRODUCERS))
+def test_reproducers_exact(name, variant):
+    make, data_format = REPRODUCERS[name]
+    a = make()
+    with forced(variant):
+        result = pyflat.batch_flatten(a, data_format=data_format,
+                                      num_threads=variant.num_threads)
+    expected = reference(a, data_format)
+    assert result.shape == expected.shape
+    assert result.tobytes() == expected.tobytes()
+
+
+def test_tiny_blocks_are_not_one_unit_per_sample():
+    a = REPRODUCERS["tiny_blocks_f32"][0]()
+    plan = pyflat.explain(a)
+    assert plan.units <= a.nbytes // (64 * 1024) + 1  # ~256 KiB units, not 10**5
+    assert plan.kernel == "block"
+
+
+def test_reversed_inner_axis_is_a_reverse_kernel():
+    plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
+    assert plan.kernel == "reverse"
+
+
+def test_two_dimensional_channels_first_is_zero_copy():
+    a = random_array((1000, 50), np.float32)
+    result = pyflat.batch_flatten(a, data_format="channels_first")
+    assert np.shares_memory(result, a) and result.shape == (1000, 50)
+    assert pyflat.explain(a, data_format="channels_first").zero_copy
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2,
+                                  lib.PF_SIMD_AVX512])
+@pytest.mark.parametrize("itemsize", list(range(1, 34)) + [40, 48, 64])
+def test_every_itemsize_every_kernel(itemsize, simd):
+    """Each block kernel (runs, gathers, reversed runs, small blocks, tiles,
+    broadcasts) on items of every size, at each SIMD level, byte-exact."""
+    e = itemsize
+    layouts = [
+        fitted((7, 45), (45 * e + e, e), e),             # runs
+        fitted((6, 40), (100 * e, 2 * e), e),            # step 2
+        fitted((6, 40), (140 * e, 3 * e), e),            # step 3
+        fitted((5, 70), (80 * e, -e), e),                # reversed
+        fitted((5, 33), (40 * e, -2 * e), e),            # reversed, step 2
+        fitted((40, 3, 4), (12 * e, e, 3 * e), e),       # tiny transposes
+        fitted((30, 2, 3, 2), (12 * e, e, 4 * e, 2 * e), e),  # tiny permuted blocks
+        fitted((9, 70, 3), (210 * e, e, 70 * e), e),     # 3-plane interleave
+        fitted((33, 40), (e, 33 * e), e),                # tiled transpose
+        fitted((33, 40), (-e, 33 * e), e),               # ... rows read backwards
+        fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
+        fitted((200, 4), (e, 0), e),                     # broadcast inner axis
+        fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
+    ]
+    setting = [s for s in SETTINGS if s.simd == simd and s.streaming == 0]
+    for layout in layouts:
+        found = check_layout(layout, np.random.default_rng(e), setting)
+        assert not found, "\n".join(map(str, found))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(e=st.integers(1, 33), ndim=st.integers(1, 6), data=st.data(),
+       seed=st.integers(0, 2**32 - 1))
+def test_tiny_axes_any_itemsize(e, ndim, data, seed):
+    """Layouts of tiny axes (1 to 5), sliced, permuted, reversed or
+    broadcast, with any item size: every kernel variant, byte-exact."""
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=ndim, max_size=ndim))
+    rng = np.random.default_rng(seed)
+    strides = natural_strides(rng, shape, e)
+    if data.draw(st.booleans()):
+        strides[data.draw(st.integers(0, ndim - 1))] = 0  # broadcast one axis
+    if data.draw(st.booleans()):
+        shape[0] = data.draw(st.integers(20, 300))       # many samples
+    layout = fitted(shape, strides, e, data.draw(st.integers(0, 3)), 0)
+    found = check_layout(layout, rng, SETTINGS)
+    assert not found, "\n".join(map(str, found))
+
+
+def test_plan_keeps_item_sizes_apart():
+    plan = _kernel.make_plan(random_array((10, 20), "V12")[:, ::2], 1)
+    assert plan.src_itemsize == plan.dst_itemsize == plan.itemsize == 12
