@@ -45,8 +45,6 @@ Definitions
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +57,7 @@ from pyflat import _kernel
 
 from .fuzz import FuzzLayout, flattened_view, itemsize_class, layouts
 from .impls import _libc_memcpy
-from .runner import WrongResult, calls_per_repetition, seconds_per_call
+from .runner import WrongResult, _gc_paused, calls_per_repetition, seconds_per_call
 
 __all__ = ["FuzzSettings", "FuzzResult", "source_lines", "ThreadedMemcpy", "measure",
            "measure_all", "IMPLS"]
@@ -234,17 +232,6 @@ class ThreadedMemcpy:
 
 
 # -- one layout -------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
 
 def _same_bytes(result: np.ndarray, reference: np.ndarray) -> bool:
     return (result.shape == reference.shape and result.dtype == reference.dtype
