@@ -57,11 +57,11 @@ def test_transpose_past_2_to_the_31(source):
         assert np.array_equal(out[half + start:half + stop], view[1, start:stop]), half + start
 
 
-def test_threaded_gather_past_2_to_the_31(source):
+def test_threaded_reverse_past_2_to_the_31(source):
     rows = source.reshape(N // 64, 64)
     view = rows[:, ::-1]                                  # innermost stride -1
     plan = pyflat.explain(view, start_dim=0, num_threads=2)
-    assert plan.kernel == "gather" and plan.num_threads == 2 and plan.nbytes == N
+    assert plan.kernel == "reverse" and plan.num_threads == 2 and plan.nbytes == N
     out = pyflat.flatten(view, num_threads=2).reshape(rows.shape)
     for start in range(0, len(rows), CHUNK // 64):
         stop = start + CHUNK // 64
