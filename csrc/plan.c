@@ -253,10 +253,13 @@ static void choose_kernel(pf_plan *p)
     int64_t block_elems = 1;
     for (int d = kb; d < p->ndim; d++)
         block_elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
-    /* Register blocks only pay on blocks of more than a few hundred bytes
-     * (measured: float32 4 x 3 blocks, 0.09 of memcpy as per-sample tiles
-     * of the 4-row register block, 0.19 by table). */
-    const int tiny = block_elems * e <= PF_TINY_BLOCK_BYTES;
+    /* Register blocks pay on blocks of more than a few hundred bytes, or
+     * of a few lines that they tile whole (see PF_TINY_BLOCK_BYTES). */
+    const int64_t block_bytes = block_elems * e;
+    const int whole = micro.fn != NULL && p->shape[t] % micro.rows == 0
+                      && p->shape[last] % micro.cols == 0;
+    const int tiny = block_bytes <= PF_TABLE_BLOCK_BYTES
+                     || (block_bytes <= PF_TINY_BLOCK_BYTES && !whole);
     if (kb < last && (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row))) {
         p->kernel = PF_KERNEL_BLOCK;
         p->block_axis = kb;
