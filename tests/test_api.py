@@ -11,6 +11,8 @@ import pytest
 import pyflat
 from pyflat import Flatten, ascontiguousarray, batch_flatten, flatten
 
+from array_likes import ArrayInterfaceOnly, ArrayMethodOnly, DLPackOnly
+
 rng = np.random.default_rng(42)
 
 
@@ -188,31 +190,6 @@ def test_subclass_input_gives_plain_ndarray():
         assert type(result) is np.ndarray
     np.testing.assert_array_equal(batch_flatten(x, data_format="channels_first"),
                                   np.moveaxis(np.asarray(x), 1, -1).reshape(4, -1))
-
-
-class ArrayInterfaceOnly:
-    def __init__(self, a):
-        self.__array_interface__ = a.__array_interface__
-        self._keep = a
-
-
-class DLPackOnly:
-    def __init__(self, a):
-        self._a = a
-
-    def __dlpack__(self, **kwargs):
-        return self._a.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self._a.__dlpack_device__()
-
-
-class ArrayMethodOnly:
-    def __init__(self, a):
-        self._a = a
-
-    def __array__(self, dtype=None, copy=None):
-        return self._a
 
 
 @pytest.mark.parametrize("wrap", [ArrayInterfaceOnly, DLPackOnly, ArrayMethodOnly])

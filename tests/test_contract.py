@@ -17,6 +17,8 @@ import pytest
 import pyflat
 from pyflat import Flatten, ascontiguousarray, batch_flatten, flatten
 
+from array_likes import ArrayMethodOnly, DLPackOnly
+
 rng = np.random.default_rng(12)
 
 
@@ -350,24 +352,6 @@ def test_explain_agrees_with_what_the_call_does(monkeypatch):
 
 
 # --- 9. torch tensors, __array__ and DLPack objects into every function -----------------------
-
-class DLPackOnly:
-    def __init__(self, a):
-        self._a = a
-
-    def __dlpack__(self, **kwargs):
-        return self._a.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self._a.__dlpack_device__()
-
-
-class ArrayMethodOnly:
-    def __init__(self, a):
-        self._a = a
-
-    def __array__(self, dtype=None, copy=None):
-        return self._a if dtype is None else self._a.astype(dtype)
 
 
 def every_function(wrap, x):
