@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from . import _kernel
+from .convert import Casting as Casting  # re-exported: the public functions' type
 from .convert import Conversion, convert_into, numpy_convert, resolve
 from ._pyflat import lib as _lib
 from .threads import MAX_THREADS, resolve_num_threads
@@ -35,7 +36,6 @@ _T = TypeVar("_T", bound=np.generic)  # results keep the input's scalar type
 _S = TypeVar("_S", bound=np.generic)  # ... or take dtype='s
 # dtype= arguments whose scalar type a type checker knows.
 _DTypeOf = Union["np.dtype[_S]", "type[_S]"]
-Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
 # Factors: a number, or one per channel.
 Factor = Union[float, complex, "np.number[Any]", "np.bool_", Sequence[Any], "NDArray[Any]"]
 
@@ -446,10 +446,10 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: A
     if masked is not None and isinstance(a, masked):
         # partial, not a lambda: a closure would make every call, the common
         # ones too, build cells for the names it captures.
-        flat = partial(batch_flatten, data_format=data_format, copy=copy,
-                       num_threads=num_threads)
-        return _masked(flat, a, out, partial(flat, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
-                                             scale=scale, offset=offset))
+        flat_mask = partial(batch_flatten, data_format=data_format, copy=copy,
+                            num_threads=num_threads)
+        return _masked(flat_mask, a, out, partial(flat_mask, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
+                                                  scale=scale, offset=offset))
     arr = as_array(a)
     if arr.ndim == 0:
         raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
@@ -548,10 +548,10 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, dtype: Any = None,
     else:
         masked = masked_array_type()
         if masked is not None and isinstance(a, masked):
-            flat = partial(flatten, start_dim=start_dim, end_dim=end_dim, copy=copy,
-                           num_threads=num_threads)
-            return _masked(flat, a, out, partial(flat, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
-                                                 scale=scale, offset=offset))
+            flat_mask = partial(flatten, start_dim=start_dim, end_dim=end_dim, copy=copy,
+                                num_threads=num_threads)
+            return _masked(flat_mask, a, out, partial(flat_mask, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
+                                                      scale=scale, offset=offset))
         arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
     conversion = resolve(arr.dtype, dtype, casting, scale, offset, channels_of(arr))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, List, Literal, Optional, cast
 
 import numpy as np
 
@@ -37,6 +37,7 @@ __all__ = ["CASTINGS", "Conversion", "resolve", "check_casting", "convert_into",
 
 #: numpy's casting rules, from strictest to most lenient.
 CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
+Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,10 @@ class Conversion:
                   "kernel converts)")
 
 
-def check_casting(casting: Any) -> str:
+def check_casting(casting: Any) -> Casting:
     """``casting`` as one of numpy's rule names, else ValueError naming it."""
     if isinstance(casting, str) and casting in CASTINGS:
-        return casting
+        return cast(Casting, casting)
     raise ValueError(f"casting: expected one of {', '.join(map(repr, CASTINGS))}, "
                      f"got {casting!r}")
 
@@ -74,14 +75,16 @@ def _instance(src: np.dtype, dtype: Any) -> np.dtype:
     """``np.dtype(dtype)``, but a DType class (``np.dtypes.Float32DType``,
     which np.dtype reads as object) as numpy's astype resolves it from ``src``."""
     if not (isinstance(dtype, type) and issubclass(dtype, np.dtype)):
-        return np.dtype(dtype)
+        plain: np.dtype = np.dtype(dtype)
+        return plain
     try:
-        return dtype()  # the fixed-size classes
+        instance: np.dtype = dtype()  # type: ignore[call-overload]  # the fixed-size classes
     except TypeError:  # flexible (StrDType, ...): sized for src, as astype does
-        return np.empty(0, src).astype(dtype).dtype
+        instance = np.empty(0, src).astype(dtype).dtype
+    return instance
 
 
-def result_dtype(src: np.dtype, dtype: Any, casting: str) -> np.dtype:
+def result_dtype(src: np.dtype, dtype: Any, casting: Casting) -> np.dtype:
     """The dtype of ``ref.astype(dtype)`` for ``ref`` of ``src``: any
     dtype-like numpy takes (an instance, a class from ``np.dtypes``, a scalar
     or Python type, a string; an unsized ``"U"`` or ``"S"`` takes its size
@@ -179,8 +182,7 @@ def resolve(src: np.dtype, dtype: Any, casting: Any, scale: Any, offset: Any,
     """The checked conversion from ``src``, or None when there is nothing to
     convert (no dtype, or ``src``'s, and no factors).  ``channels``: the
     extent of the channel axis (the channels_last view's last axis)."""
-    casting = check_casting(casting)
-    dt = result_dtype(src, dtype, casting)
+    dt = result_dtype(src, dtype, check_casting(casting))
     if dt == src and scale is None and offset is None:
         return None
     return Conversion(dtype=dt, scale=factor("scale", scale, dt, channels),

@@ -317,7 +317,7 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "cha
     """
     src, dst = _path(src, "src"), _path(dst, "dst")
     data_format = check_data_format(data_format)
-    casting = check_casting(casting)  # (dtype and factors need the source's dtype: below)
+    check_casting(casting)  # (dtype and factors need the source's dtype: below)
     chunk_bytes = _check_chunk_bytes(chunk_bytes)
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")

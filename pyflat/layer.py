@@ -83,7 +83,8 @@ def compute_dtype(dtype: Any) -> Optional[np.dtype]:
     try:
         if value is None:
             raise TypeError("no policy name in it")
-        return np.empty(0, dtype=value).dtype
+        result: np.dtype = np.empty(0, dtype=value).dtype
+        return result
     except (TypeError, ValueError) as exc:
         raise TypeError(f"dtype: expected a numpy dtype, a Keras dtype policy (name, "
                         f"config dict or object) or None, got {dtype!r} ({exc})") from exc

@@ -57,7 +57,7 @@ def iter_flatten(batches: Iterable[Any], *, data_format: DataFormat = "channels_
         factors that do not fit it (as :func:`pyflat.batch_flatten` says).
     """
     data_format = check_data_format(data_format)
-    casting = check_casting(casting)
+    check_casting(casting)
     if dtype is not None:
         result_dtype(np.dtype(np.float64), dtype, "unsafe")  # a dtype numpy knows
     if not isinstance(reuse_output, (bool, np.bool_)):

@@ -24,7 +24,17 @@ assert_type(pyflat.Flatten("channels_first")(images), NDArray[Any])
 
 # Anything numpy can convert: the dtype is not known statically.
 assert_type(pyflat.batch_flatten([[1, 2], [3, 4]]), NDArray[Any])
-assert_type(pyflat.ascontiguousarray(floats, np.float64), NDArray[Any])
+assert_type(pyflat.batch_flatten(images, dtype="float32"), NDArray[Any])
+
+# dtype= of a known scalar type gives it (conversion, issue 14).
+assert_type(pyflat.ascontiguousarray(floats, np.float64), NDArray[np.float64])
+assert_type(pyflat.batch_flatten(images, data_format="channels_first", dtype=np.float32,
+                                 scale=1 / 255, offset=[0.1, 0.2, 0.3]), NDArray[np.float32])
+assert_type(pyflat.flatten(images, 1, dtype=np.dtype(np.float16)), NDArray[np.float16])
+assert_type(pyflat.batch_flatten(images, scale=2), NDArray[np.uint8])  # dtype None: the input's
+assert_type(pyflat.Flatten(dtype="float32")(images), NDArray[Any])
+pyflat.batch_flatten(images, dtype=np.float32, casting="sometimes")  # type: ignore[call-overload]
+pyflat.iter_flatten([images], dtype=np.float32, casting="nope")  # type: ignore[arg-type]
 
 # data_format is one of two strings.
 pyflat.batch_flatten(images, data_format="nchw")  # type: ignore[call-overload]
