@@ -13,8 +13,8 @@
  *           identity, as api.flatten compares them)
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
  *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants,
- *           and the layer's dtype casts nothing: self._cast_to is None, x is
- *           not floating point, or has that dtype already)
+ *           and the layer's dtype casts nothing: it has none, x is not
+ *           floating point, or has that dtype already)
  *
  * for an exact numpy.ndarray ``a``, as the Python fast paths (pyflat/api.py)
  * do: a view when ``a`` (channels_first: its transpose moving axis 1 to the
@@ -54,6 +54,7 @@ typedef struct {
 
 static PyObject *str_data_format;  /* interned "data_format" */
 static PyObject *str_cast_to;      /* interned "_cast_to": Flatten's compute dtype, or None */
+static PyObject *str_plain_format; /* interned "_plain_format": its data_format when it casts nothing */
 /* api's names, interned: the settings of its small-copy fast paths, its
  * decision cache and its kernel copy, read live (tests switch them). */
 static PyObject *str_small_copy_bytes, *str_simple_copy_bytes, *str_one_thread_bytes,
@@ -370,35 +371,50 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     }
 }
 
-/* Whether a layer's call leaves the dtype of ``a`` as it is: the layer casts
- * nothing (its _cast_to is None), ``a`` is not floating point, or it has the
- * layer's dtype already (Keras' autocast, see pyflat/layer.py). */
-static int
-layer_keeps_dtype(PyObject *layer, PyArrayObject *a)
+/* The data format of a layer call that leaves the dtype of ``a`` as it is
+ * (a new reference), or NULL for a call the fast path does not take.  The
+ * layer keeps ``_plain_format``: its data_format when it casts nothing, else
+ * None; then ``a`` keeps its dtype when it is not floating point or has the
+ * layer's compute dtype ``_cast_to`` already (Keras' autocast, see
+ * pyflat/layer.py). */
+static PyObject *
+layer_data_format(PyObject *layer, PyArrayObject *a)
 {
+    PyObject *plain = PyObject_GetAttr(layer, str_plain_format);
+    if (plain == NULL || plain != Py_None) {
+        if (plain == NULL) {
+            PyErr_Clear();  /* the Python implementation raises it again */
+        }
+        return plain;
+    }
+    Py_DECREF(plain);
     PyObject *cast_to = PyObject_GetAttr(layer, str_cast_to);
     if (cast_to == NULL) {
-        PyErr_Clear();  /* the Python implementation raises it again */
-        return 0;
+        PyErr_Clear();
+        return NULL;
     }
-    int keeps = cast_to == Py_None
-                || (PyArray_DescrCheck(cast_to)
-                    && (PyArray_DESCR(a)->kind != 'f'
-                        || PyArray_EquivTypes(PyArray_DESCR(a), (PyArray_Descr *)cast_to)));
+    int keeps = PyArray_DescrCheck(cast_to)
+                && (PyArray_DESCR(a)->kind != 'f'
+                    || PyArray_EquivTypes(PyArray_DESCR(a), (PyArray_Descr *)cast_to));
     Py_DECREF(cast_to);
-    return keeps;
+    if (!keeps) {
+        return NULL;
+    }
+    PyObject *data_format = PyObject_GetAttr(layer, str_data_format);
+    if (data_format == NULL) {
+        PyErr_Clear();
+    }
+    return data_format;
 }
 
 static PyObject *
 fast_layer_call(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (kwnames != NULL || nargs != 2 || !PyArray_CheckExact(args[1])
-            || !layer_keeps_dtype(args[0], (PyArrayObject *)args[1])) {
+    if (kwnames != NULL || nargs != 2 || !PyArray_CheckExact(args[1])) {
         return NULL;
     }
-    PyObject *data_format = PyObject_GetAttr(args[0], str_data_format);
+    PyObject *data_format = layer_data_format(args[0], (PyArrayObject *)args[1]);
     if (data_format == NULL) {
-        PyErr_Clear();  /* the Python implementation raises it again */
         return NULL;
     }
     int format = data_format_of(self, data_format);
@@ -617,6 +633,7 @@ PyInit__fastcall(void)
     static const struct { PyObject **str; const char *text; } names[] = {
         {&str_data_format, "data_format"},
         {&str_cast_to, "_cast_to"},
+        {&str_plain_format, "_plain_format"},
         {&str_small_copy_bytes, "SMALL_COPY_BYTES"},
         {&str_simple_copy_bytes, "SIMPLE_COPY_BYTES"},
         {&str_one_thread_bytes, "ONE_THREAD_BYTES"},

@@ -139,6 +139,16 @@ class Flatten:
         self.trainable = trainable
         self.dtype = dtype
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in ("data_format", "_cast_to"):
+            # The C entry of __call__ (pyflat/_fastcall.c) reads this one
+            # attribute: data_format when the layer casts nothing, else None
+            # (then it reads both).  One lookup keeps the common call's cost.
+            plain = (getattr(self, "data_format", None)
+                     if getattr(self, "_cast_to", None) is None else None)
+            object.__setattr__(self, "_plain_format", plain)
+
     @property
     def dtype(self) -> Any:
         """The ``dtype`` argument, as given (see the class docstring)."""

@@ -575,3 +575,20 @@ def test_resolve_returns_none_without_a_conversion():
     conversion = convert_module.resolve(np.dtype("u1"), "f4", "same_kind", 0.5, [1, 2, 3], 3)
     assert conversion.fused and conversion.scale.dtype == np.float32
     assert conversion.scale.shape == (1,) and conversion.offset.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_flatten_layer_attributes_assigned_later_act_on_the_c_entry_too():
+    import copy
+    import pickle
+    x = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)
+    layer = Flatten()
+    assert np.shares_memory(layer(x), x)
+    layer.data_format = "channels_first"
+    assert same_bytes(layer(x), np.moveaxis(x, 1, -1).reshape(2, -1))
+    layer.dtype = "float32"
+    assert same_bytes(layer(x), np.moveaxis(x, 1, -1).reshape(2, -1).astype(np.float32))
+    for clone in (copy.copy(layer), copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert same_bytes(clone(x), layer(x))
+    layer.dtype = None
+    layer.data_format = "channels_last"
+    assert np.shares_memory(layer(x), x)
