@@ -20,10 +20,14 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pyflat
 from pyflat import Flatten, _kernel, ascontiguousarray, batch_flatten, flatten
 from pyflat import convert as convert_module
+
+from layouts import layouts
 
 SOURCES = [np.dtype(t) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
                                  np.uint16, np.uint32, np.uint64, np.float16, np.float32,
@@ -111,7 +115,7 @@ def same_bytes(result: np.ndarray, reference: np.ndarray) -> bool:
     return result.tobytes() == reference.tobytes()
 
 
-def layouts(rng: np.random.Generator, dtype: np.dtype):
+def small_layouts(rng: np.random.Generator, dtype: np.dtype):
     """(name, array, data_format) for a few layouts: NCHW, a Fortran table,
     a reversed strided view, a C-contiguous batch (conversion only)."""
     nchw = values(rng, (3, 3, 5, 7), dtype)
@@ -132,7 +136,7 @@ def channels_last(a: np.ndarray, data_format: str) -> np.ndarray:
 @pytest.mark.parametrize("src, dst", PAIRS, ids=[f"{s}-{d}" for s, d in PAIRS])
 def test_every_fused_pair_is_numpy_bit_for_bit(src, dst):
     rng = np.random.default_rng(zlib.crc32(f"{src}-{dst}".encode()))
-    for name, a, data_format in layouts(rng, src):
+    for name, a, data_format in small_layouts(rng, src):
         ref = np.ascontiguousarray(channels_last(a, data_format))
         for kind in ("none", "scalar", "offset", "channel"):
             scale, offset = factors(dst, ref.shape[-1], kind)
@@ -176,6 +180,22 @@ def test_large_inputs_on_one_and_two_threads(src, dst, num_threads):
     result = batch_flatten(table, dtype=dst, casting="unsafe", scale=scale, offset=offset,
                            num_threads=num_threads)
     assert same_bytes(result, expected(np.ascontiguousarray(table), dst, scale, offset))
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=layouts(min_dims=1, max_dims=5, dtypes=SOURCES), dst=st.sampled_from(DESTINATIONS),
+       kind=st.sampled_from(["none", "scalar", "offset", "channel"]),
+       data_format=st.sampled_from(["channels_last", "channels_first"]),
+       num_threads=st.sampled_from([1, 2]))
+def test_random_layouts_are_numpy_bit_for_bit(a, dst, kind, data_format, num_threads):
+    # Any strides (negative, zero, unaligned), read-only views, random bytes.
+    with np.errstate(all="ignore"):
+        ref = np.ascontiguousarray(channels_last(a, data_format))
+        scale, offset = factors(dst, ref.shape[-1] if ref.ndim else 1, kind)
+        result = batch_flatten(a, data_format=data_format, dtype=dst, casting="unsafe",
+                               scale=scale, offset=offset, num_threads=num_threads)
+        want = expected(ref, dst, scale, offset).reshape(result.shape)
+    assert same_bytes(result, want)
 
 
 # --- what the kernel does not convert: numpy's result ----------------------------------
