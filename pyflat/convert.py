@@ -216,7 +216,15 @@ def convert_into(view: np.ndarray, dst: np.ndarray, conversion: Conversion,
     or values it declines)."""
     if dst.size == 0:
         return
-    if conversion.fused and _kernel.convert_into(view, dst, conversion.scale,
-                                                 conversion.offset, num_threads):
+    if conversion.fused and not _numpy_may_raise(view.dtype, dst.dtype) and _kernel.convert_into(
+            view, dst, conversion.scale, conversion.offset, num_threads):
         return
     np.copyto(dst.reshape(view.shape), numpy_convert(view, conversion))
+
+
+def _numpy_may_raise(src: np.dtype, dst: np.dtype) -> bool:
+    """Whether numpy's float -> integer cast may raise here (under
+    ``np.errstate(invalid="raise")``): then numpy converts first, since the
+    kernel's decline would leave ``dst`` (perhaps the caller's ``out``)
+    written before numpy raised."""
+    return src.kind == "f" and dst.kind in "iu" and np.geterr()["invalid"] in ("raise", "call")

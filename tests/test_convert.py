@@ -274,6 +274,19 @@ def test_values_the_kernel_declines_are_redone_by_numpy(monkeypatch):
         assert same_bytes(out, result)
 
 
+def test_numpy_raising_on_nan_to_int_leaves_out_untouched():
+    a = np.array([[1.0, np.nan], [2.0, 3.0]], np.float32)
+    out = np.full((2, 2), 7, np.int32)
+    with np.errstate(invalid="raise"):
+        with pytest.raises(FloatingPointError):
+            a.astype(np.int32)  # numpy's own behaviour, the reference
+        with pytest.raises(FloatingPointError):
+            batch_flatten(a, dtype=np.int32, casting="unsafe", out=out)
+        assert (out == 7).all()
+        assert same_bytes(batch_flatten(a[:, :1], dtype=np.int32, casting="unsafe"),
+                          np.array([[1], [2]], np.int32))
+
+
 # --- the other entry points ---------------------------------------------------------
 
 def test_flatten_converts_with_factors_along_the_last_axis():
