@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Any, List, Literal, Optional, cast
+from typing import Any, List, Literal, NamedTuple, Optional, cast
 
 import numpy as np
 
@@ -40,8 +39,7 @@ CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
 Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
 
 
-@dataclass(frozen=True)
-class Conversion:
+class Conversion(NamedTuple):  # (a NamedTuple: built on every converting call, cheaply)
     """A checked conversion: the result dtype, the factors as 1-d C-contiguous
     arrays of it (length 1 for a scalar, else one per channel), and whether
     the kernel computes it (``fused``) or numpy does."""
@@ -156,6 +154,11 @@ def _check_factor_values(name: str, values: List[Any], dt: np.dtype) -> None:
                                  f"dtype {dt} ([{low}, {high}])")
 
 
+# The largest finite value of the float results: a factor beyond it becomes
+# an infinity, as numpy's conversion makes it (which warns; not here).
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32)}
+
+
 def factor(name: str, value: Any, dt: np.dtype, channels: int) -> Optional[np.ndarray]:
     """``scale`` or ``offset`` checked and converted: None, or a 1-d
     C-contiguous array of ``dt`` of length 1 (a scalar) or ``channels``."""
@@ -163,14 +166,20 @@ def factor(name: str, value: Any, dt: np.dtype, channels: int) -> Optional[np.nd
         return None
     if dt.kind not in "biufc":
         raise TypeError(f"{name}: needs a numeric result dtype, got {dt}")
-    values = _factor_values(name, value)
-    if len(values) not in (1, channels):
-        raise ValueError(f"{name}: expected a number or {channels} values (one per "
-                         f"channel, the last axis of the channels_last view), got "
-                         f"{len(values)}")
+    if type(value) is float or type(value) is int:  # the common case, quickly
+        values: List[Any] = [value]
+    else:
+        values = _factor_values(name, value)
+        if len(values) not in (1, channels):
+            raise ValueError(f"{name}: expected a number or {channels} values (one per "
+                             f"channel, the last axis of the channels_last view), got "
+                             f"{len(values)}")
     _check_factor_values(name, values, dt)
     try:
-        with np.errstate(over="ignore"):  # float results: a huge factor becomes inf, as in numpy
+        if dt.kind in "fc" and any(abs(v) > _FLOAT_MAX.get(dt, math.inf) for v in values):
+            with np.errstate(over="ignore"):  # an infinity, as in numpy, without its warning
+                converted = np.asarray(value, dtype=dt)
+        else:
             converted = np.asarray(value, dtype=dt)  # numpy's conversion, as in the reference
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name}: cannot be converted to {dt}: {exc}") from exc
