@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, List, Literal, NamedTuple, Optional, cast
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, cast
 
 import numpy as np
 
@@ -190,13 +190,72 @@ def resolve(src: np.dtype, dtype: Any, casting: Any, scale: Any, offset: Any,
             channels: int) -> Optional[Conversion]:
     """The checked conversion from ``src``, or None when there is nothing to
     convert (no dtype, or ``src``'s, and no factors).  ``channels``: the
-    extent of the channel axis (the channels_last view's last axis)."""
+    extent of the channel axis (the channels_last view's last axis).
+
+    Remembered for arguments that are hashable and factors that are None or
+    Python numbers (a pipeline repeats one call): a small conversion costs
+    about as much to check as to compute."""
+    try:
+        key = (src, dtype, casting, _factor_key(scale), _factor_key(offset), channels)
+        known = _RESOLVED.get(key, _UNKNOWN)
+    except TypeError:  # unhashable, or factors that are not Python numbers
+        key, known = None, _UNKNOWN
+    if known is not _UNKNOWN:
+        return cast(Optional[Conversion], known)
     dt = result_dtype(src, dtype, check_casting(casting))
     if dt == src and scale is None and offset is None:
+        conversion = None
+    else:
+        conversion = Conversion(dtype=dt, scale=_frozen(factor("scale", scale, dt, channels)),
+                                offset=_frozen(factor("offset", offset, dt, channels)),
+                                fused=not src.hasobject and _kernel.convert_supported(src, dt))
+    if key is not None:
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = conversion
+    return conversion
+
+
+# resolve()'s memory: bounded (cleared when full); dict reads and writes are
+# atomic, and a lost or repeated entry changes no result.
+_RESOLVED: Dict[Tuple[Any, ...], Optional[Conversion]] = {}
+_RESOLVED_MAX = 256
+_UNKNOWN = object()
+
+
+def _factor_key(value: Any) -> Any:
+    """A factor as part of a cache key, telling apart what converts apart
+    (-0.0 from 0.0, 1 from 1.0): None, a Python int or float, a list or
+    tuple of them, or a numeric ndarray (by its bytes); TypeError for
+    anything else.  (Only factors that passed the checks are remembered.)"""
+    if value is None:
         return None
-    return Conversion(dtype=dt, scale=factor("scale", scale, dt, channels),
-                      offset=factor("offset", offset, dt, channels),
-                      fused=not src.hasobject and _kernel.convert_supported(src, dt))
+    kind = type(value)
+    if kind is float:
+        return (kind, value, math.copysign(1.0, value))
+    if kind is int:
+        return (kind, value)
+    if kind is list or kind is tuple:
+        return tuple(map(_number_key, value))
+    if kind is np.ndarray and value.dtype.kind in "biufc" and value.ndim <= 1:
+        return (value.dtype.str, value.shape, value.tobytes())
+    raise TypeError("not a cacheable factor")
+
+
+def _number_key(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        return (kind, value, math.copysign(1.0, value))
+    if kind is int:
+        return (kind, value)
+    raise TypeError("not a cacheable factor")
+
+
+def _frozen(factor: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """A factor array made read-only: a remembered Conversion is shared."""
+    if factor is not None:
+        factor.flags.writeable = False
+    return factor
 
 
 def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:

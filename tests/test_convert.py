@@ -625,3 +625,25 @@ def test_flatten_layer_attributes_assigned_later_act_on_the_c_entry_too():
     layer.dtype = None
     layer.data_format = "channels_last"
     assert np.shares_memory(layer(x), x)
+
+
+def test_remembered_conversions_tell_apart_what_converts_apart():
+    x = np.zeros((2, 3), np.float32)
+    assert not np.signbit(batch_flatten(x, scale=0.0)).any()
+    assert np.signbit(batch_flatten(x, scale=-0.0)).all()   # not the 0.0 remembered above
+    assert np.signbit(batch_flatten(x, scale=[-0.0, -0.0, -0.0])).all()
+    assert not np.signbit(batch_flatten(x, scale=np.array([0.0, 0.0, 0.0]))).any()
+    assert np.signbit(batch_flatten(x, scale=np.array([-0.0, -0.0, -0.0]))).all()
+    factors_ = [1.0, 2.0, 3.0]
+    ones = np.ones((2, 3), np.float32)
+    assert batch_flatten(ones, scale=factors_)[0].tolist() == [1.0, 2.0, 3.0]
+    factors_[0] = 5.0  # the same list, changed: read again
+    assert batch_flatten(ones, scale=factors_)[0].tolist() == [5.0, 2.0, 3.0]
+    third = np.float32(1 / 3)
+    assert batch_flatten(ones, scale=1 / 3)[0, 0] == third
+    assert batch_flatten(ones, scale=np.array([1 / 3], np.float64))[0, 0] == third
+    conversion = convert_module.resolve(np.dtype("u1"), "f4", "same_kind", [1.0, 2.0], 0.5, 2)
+    assert not conversion.scale.flags.writeable and not conversion.offset.flags.writeable
+    for _ in range(2):  # errors are not remembered
+        with pytest.raises(ValueError, match="scale"):
+            batch_flatten(ones, scale=[1.0, 2.0])
