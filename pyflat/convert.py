@@ -39,7 +39,7 @@ CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
 Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
 
 
-class Conversion(NamedTuple):  # (a NamedTuple: built on every converting call, cheaply)
+class Conversion(NamedTuple):  # (a NamedTuple: cheap to build)
     """A checked conversion: the result dtype, the factors as 1-d C-contiguous
     arrays of it (length 1 for a scalar, else one per channel), and whether
     the kernel computes it (``fused``) or numpy does."""
@@ -139,19 +139,29 @@ def _check_factor_values(name: str, values: List[Any], dt: np.dtype) -> None:
         else:
             parts = [v]
         for part in parts:
-            if isinstance(part, float) and math.isnan(part):
-                raise ValueError(f"{name}: NaN would make every value NaN")
+            if not isinstance(part, numbers.Integral):  # floats, Fractions, Decimals
+                if math.isnan(_as_float(part)):
+                    raise ValueError(f"{name}: NaN would make every value NaN")
+                if integral and math.isinf(_as_float(part)) and not isinstance(
+                        part, numbers.Rational):  # (a huge Fraction is out of range, below)
+                    raise ValueError(f"{name}: {part!r} is infinite; the result dtype {dt} "
+                                     f"is an integer type")
             if not integral:
                 continue
-            if isinstance(part, float) and math.isinf(part):
-                raise ValueError(f"{name}: {part!r} is infinite; the result dtype {dt} is "
-                                 f"an integer type")
             if part != int(part):
                 raise ValueError(f"{name}: {part!r} is not an integer; the result dtype "
                                  f"{dt} is an integer type (pass a floating dtype=)")
             if not low <= int(part) <= high:
                 raise ValueError(f"{name}: {part!r} is out of the range of the result "
                                  f"dtype {dt} ([{low}, {high}])")
+
+
+def _as_float(number: Any) -> float:
+    """A real number as a float, an infinity beyond float's range."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
 
 
 # The largest finite value of the float results: a factor beyond it becomes

@@ -543,6 +543,21 @@ def test_bad_conversion_arguments_raise_named_errors(kwargs, exc, words):
             flatten(X, 1, **kwargs)
 
 
+def test_factors_of_other_number_types_are_checked_alike():
+    from decimal import Decimal
+    from fractions import Fraction
+    ones = np.ones((2, 2), np.float32)
+    assert batch_flatten(ones, scale=Fraction(1, 3))[0, 0] == np.float32(1 / 3)
+    assert batch_flatten(ones, scale=Decimal("0.5"))[0, 0] == np.float32(0.5)
+    with pytest.raises(ValueError, match="scale.*NaN"):
+        batch_flatten(ones, scale=Decimal("NaN"))
+    with pytest.raises(ValueError, match="scale.*infinite"):
+        batch_flatten(ones, dtype=np.int8, casting="unsafe", scale=Decimal("Infinity"))
+    with pytest.raises(ValueError, match="scale.*range"):
+        batch_flatten(ones, dtype=np.int8, casting="unsafe", scale=Fraction(10**400))
+    assert batch_flatten(ones, dtype=np.int8, casting="unsafe", offset=np.int64(-5))[0, 0] == -4
+
+
 def test_factor_values_are_checked_against_the_result_dtype_exactly():
     a = np.zeros((2, 1), np.float64)
     assert batch_flatten(a, dtype=np.int64, casting="unsafe", offset=2**63 - 1)[0, 0] == 2**63 - 1
