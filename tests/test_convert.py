@@ -662,3 +662,19 @@ def test_remembered_conversions_tell_apart_what_converts_apart():
     for _ in range(2):  # errors are not remembered
         with pytest.raises(ValueError, match="scale"):
             batch_flatten(ones, scale=[1.0, 2.0])
+
+
+def test_flatten_layer_reads_keras_policy_objects_and_refuses_unknown_names():
+    import sys
+    import types
+    policy = types.SimpleNamespace(name="mixed_float16", compute_dtype="float16",
+                                   variable_dtype="float32")  # what keras.DTypePolicy has
+    layer = Flatten(dtype=policy)
+    assert layer(np.ones((2, 3), np.float64)).dtype == np.float16
+    assert layer.get_config()["dtype"] is policy  # kept as given
+    for bad in ("mixed_float99", {"class_name": "DTypePolicy"}, 3.5):
+        with pytest.raises(TypeError, match="dtype"):
+            Flatten(dtype=bad)
+    if "ml_dtypes" not in sys.modules:
+        with pytest.raises(TypeError, match="dtype"):
+            Flatten(dtype="mixed_bfloat16")  # needs ml_dtypes (Keras imports it)
