@@ -127,6 +127,9 @@ class Flatten:
     (2, 12)
     """
 
+    _plain_format: Optional[DataFormat]  # data_format when the layer casts nothing, else None
+    _cast_to: Optional[np.dtype]         # the compute dtype of ``dtype``: None, no cast
+
     def __init__(self, data_format: Optional[DataFormat] = None, *, name: Optional[str] = None,
                  trainable: bool = True, dtype: Any = None) -> None:
         self.data_format = check_data_format(
@@ -164,8 +167,7 @@ class Flatten:
     # -- Keras ------------------------------------------------------------------
 
     def __call__(self, x: Any) -> NDArray[Any]:
-        if (type(x) is _ndarray and self.data_format is CHANNELS_LAST and self._cast_to is None
-                and x.flags.c_contiguous):
+        if type(x) is _ndarray and self._plain_format is CHANNELS_LAST and x.flags.c_contiguous:
             try:  # the common call, a view, at close to numpy's cost
                 return x.reshape(len(x), -1)
             except (TypeError, ValueError):
