@@ -1,4 +1,5 @@
-"""A benchmark run as JSON, as a text table and as Markdown (``RESULTS.md``)."""
+"""A benchmark run as JSON, as a text table and as Markdown (``RESULTS.md``),
+with a summary of the conversion cases (issue 14) against their targets."""
 
 from __future__ import annotations
 
@@ -12,24 +13,39 @@ from typing import Any, Optional, Sequence
 
 from .runner import CaseInfo, Record, Settings
 
-__all__ = ["Report", "DEFINITIONS"]
+__all__ = ["Report", "DEFINITIONS", "CONVERSION_TARGETS"]
+
+#: Issue 14's targets for pyflat at one thread on the conversion cases:
+#: (what, the record's attribute, the least value).
+CONVERSION_TARGETS: tuple[tuple[str, str, float], ...] = (
+    (">= 0.8 of the limit", "fraction_of_memcpy", 0.8),
+    (">= 5x numpy", "speedup_vs_numpy", 5.0),
+    (">= 2x torch", "speedup_vs_torch", 2.0),
+)
 
 #: What every label and column means: printed under the table, in RESULTS.md
 #: and in the JSON.  ``{repeat}`` and ``{min_ms}`` are the run's settings.
 DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("pyflat", "pyflat.batch_flatten(a, data_format=...), allocating its result"),
+    ("pyflat", "pyflat.batch_flatten(a, data_format=...), allocating its result (on a "
+               "conversion case with its dtype=, scale=, offset=)"),
     ("pyflat-kernel", "the same into a preallocated, already touched out=: the copy "
                       "alone, without the page faults of a fresh output"),
-    ("numpy", "np.ascontiguousarray(view).reshape(n, -1) of the permuted view"),
-    ("torch", "torch.flatten(torch.from_numpy(a)[.movedim(1, -1)], 1).contiguous()"),
-    ("memcpy", "libc memcpy of the same bytes between touched buffers, split among the "
+    ("numpy", "np.ascontiguousarray(view).reshape(n, -1) of the permuted view; on a "
+              "conversion case, what users write (listed with the case)"),
+    ("torch", "torch.flatten(torch.from_numpy(a)[.movedim(1, -1)], 1).contiguous(); on a "
+              "conversion case, what users write (listed with the case)"),
+    ("torchvision", "transforms.v2's to_dtype(scale=True) [+ normalize], then permute and "
+                    "flatten, at torch's default thread count: image conversions only"),
+    ("memcpy", "libc memcpy of the output's bytes between touched buffers, split among the "
                "threads: the physical limit"),
     ("x1, x2, threads", "the number of threads the row used"),
     ("time", "seconds per call, the best of {repeat} repetitions (the JSON keeps every "
              "one); tiny calls are looped to last {min_ms} ms"),
-    ("GB/s", "bytes read + written (2 x the output) per second"),
-    ("of memcpy", "GB/s over that of the fastest memcpy of the same bytes with at most as "
-                  "many threads; far above 100%: the result is a view, nothing is copied"),
+    ("GB/s", "bytes read + written (2 x the output for a copy) per second"),
+    ("of memcpy", "GB/s over that of the fastest memcpy of the output's bytes with at most "
+                  "as many threads; far above 100%: the result is a view, nothing is copied. "
+                  "For a conversion this is the fraction of the traffic limit: memcpy's time "
+                  "for the output's bytes x (bytes read + written) / (2 x output bytes)"),
     ("vs numpy", "numpy's time over the row's: above 1.00x is faster than numpy"),
     ("peak alloc", "the peak memory tracemalloc sees in one call, as a multiple of the "
                    "output's size: 1.00x out = the output alone, 0.00x out = nothing "
@@ -52,7 +68,8 @@ class Report:
     # -- derived figures -------------------------------------------------------
 
     def top_threads(self) -> int:
-        return max(r.threads for r in self.records if r.impl == "pyflat")
+        """pyflat's largest thread count (1 when pyflat has no row)."""
+        return max((r.threads for r in self.records if r.impl == "pyflat"), default=1)
 
     def row(self, case: str, impl: str, threads: Optional[int] = None) -> Optional[Record]:
         """The record of ``impl`` on ``case``: at ``threads``, or the fastest."""
@@ -66,10 +83,18 @@ class Report:
         return list(seen)
 
     def headline(self) -> str:
-        """One sentence: pyflat against memcpy, numpy and torch over the cases
-        that copy (a zero-copy case measures a view, not a copy)."""
+        """One sentence per kind of case: pyflat against memcpy, numpy and
+        torch over the plain cases that copy (a zero-copy case measures a
+        view, not a copy), then over the conversion cases."""
+        plain = [c for c in self.cases if not c.conversion]
+        sentences = [self._copy_headline(plain)] if plain else []
+        if len(plain) < len(self.cases):
+            sentences.append(self.conversion_headline())
+        return " ".join(sentences)
+
+    def _copy_headline(self, cases: Sequence[CaseInfo]) -> str:
         top = self.top_threads()
-        pairs = [(c, self.row(c.name, "pyflat", top)) for c in self.cases if not c.zero_copy]
+        pairs = [(c, self.row(c.name, "pyflat", top)) for c in cases if not c.zero_copy]
         copying = [c for c, r in pairs if r is not None]
         ours = [r for c, r in pairs if r is not None]
         if not ours:
@@ -93,6 +118,92 @@ class Report:
             text += (f"; a call allocates its output and at most {max(extra)} bytes more "
                      "(tracemalloc)")
         return text + "."
+
+    # -- conversions (issue 14) ------------------------------------------------
+
+    def conversion_cases(self) -> list[CaseInfo]:
+        return [c for c in self.cases if c.conversion]
+
+    def conversion_headline(self) -> str:
+        """One sentence: pyflat at one thread on the conversion cases, against
+        the traffic limit, numpy's and torch's expressions."""
+        cases = self.conversion_cases()
+        ours = [r for r in (self.row(c.name, "pyflat", 1) for c in cases) if r is not None]
+        if not ours:
+            return (f"The {len(cases)} conversion case{'s' if len(cases) > 1 else ''} "
+                    "have no pyflat row: see Not measured.")
+        fractions = [r.fraction_of_memcpy or 0.0 for r in ours]
+        text = (f"On the {len(ours)} conversion case{'s' if len(ours) > 1 else ''}, pyflat "
+                f"with 1 thread reaches a median {statistics.median(fractions):.0%} of the "
+                f"traffic limit ({min(fractions):.0%} to {max(fractions):.0%})")
+        for attribute, whose in (("speedup_vs_numpy", "numpy's multi-pass expression"),
+                                 ("speedup_vs_torch", "torch's at its best thread count")):
+            speedups = [getattr(r, attribute) for r in ours if getattr(r, attribute)]
+            if speedups:
+                text += (f", {_geomean(speedups):.2f}x {whose} ({min(speedups):.2f}x to "
+                         f"{max(speedups):.2f}x)")
+        output = {c.name: c.output_bytes for c in cases}
+        extra = [r.peak_bytes - output[r.case] for r in ours if r.peak_bytes is not None]
+        if extra:
+            text += f"; a call allocates its output and at most {max(extra)} bytes more"
+        return text + "."
+
+    def conversion_rows(self) -> tuple[list[str], list[list[str]]]:
+        """A row per conversion case: the limit, each implementation's
+        fraction of it, pyflat's speedups at one thread, peak allocations,
+        and the targets pyflat at one thread misses."""
+        top = self.top_threads()
+        columns = [("pyflat", 1), ("pyflat-kernel", 1)]
+        columns += [("pyflat", top)] if top > 1 else []
+        columns += [("numpy", None), ("torch", None), ("torchvision", None)]
+        columns = [(impl, t) for impl, t in columns
+                   if any(r.impl == impl for r in self.records)]
+        headers = (["case", "conversion", "MB in", "MB out", "limit x1"]
+                   + [f"{impl} {'x' + str(t) if t else 'best'}" for impl, t in columns]
+                   + ["pyflat x1 vs numpy", "pyflat x1 vs torch", "peak alloc pyflat x1",
+                      "peak alloc numpy", "targets (pyflat x1)"])
+        rows = []
+        for c in self.conversion_cases():
+            memcpy, ours, numpy = (self.row(c.name, "memcpy", 1), self.row(c.name, "pyflat", 1),
+                                   self.row(c.name, "numpy"))
+            limit = (memcpy.seconds * c.traffic_bytes / (2 * c.output_bytes)
+                     if memcpy else None)
+            cells = [c.name, c.conversion, f"{c.input_bytes / 1e6:.3g}",
+                     f"{c.output_bytes / 1e6:.3g}", _duration(limit) if limit else "-"]
+            for impl, threads in columns:
+                r = self.row(c.name, impl, threads)
+                cells.append(_fraction(r.fraction_of_memcpy) if r else "-")
+            cells += [_speedup(ours.speedup_vs_numpy if ours else None),
+                      _speedup(ours.speedup_vs_torch if ours else None),
+                      _peak(ours.peak_bytes if ours else None, c.output_bytes),
+                      _peak(numpy.peak_bytes if numpy else None, c.output_bytes),
+                      _targets(ours)]
+            rows.append(cells)
+        return headers, rows
+
+    def conversion_markdown(self) -> list[str]:
+        """The Markdown section of the conversion cases: the table, what each
+        implementation runs, and how the figures are made."""
+        lines = ["## Conversions: flatten + convert + scale in one pass (issue 14)", "",
+                 f"**{self.conversion_headline()}**", "",
+                 _markdown_table(*self.conversion_rows()), "",
+                 "- **limit x1**: the traffic limit at one thread: memcpy's time for the "
+                 "output's bytes x (bytes read + written) / (2 x output bytes); the "
+                 "implementation columns are fractions of it (of the limit with as many "
+                 "threads), `best`: the faster thread count.",
+                 "- **targets**: issue 14's, for pyflat at one thread: "
+                 + ", ".join(text for text, _, _ in CONVERSION_TARGETS)
+                 + " (torch at its faster thread count).",
+                 "- pyflat's rows are checked byte for byte against numpy computing pyflat's "
+                 "meaning, `ref.astype(dtype) * scale + offset` in the result dtype; the "
+                 "peers' own expressions round differently and are checked to be close.", "",
+                 "What each implementation runs (`x`: the input; `t = torch.from_numpy(x)`; "
+                 "`n = len(x)`):", ""]
+        for c in self.conversion_cases():
+            lines.append(f"- **{c.name}** ({c.description}; {c.dtype} "
+                         f"{_shape(c.input_shape)}):")
+            lines += [f"  - {impl}: `{text}`" for impl, text in c.expressions]
+        return lines + [""]
 
     # -- JSON ------------------------------------------------------------------
 
@@ -177,6 +288,11 @@ class Report:
         """Every measurement, then what is missing and why."""
         lines = [_text_table(*self.detail_rows())]
         lines += [f"Not measured: {line}" for line in self.missing()]
+        if self.conversion_cases():
+            lines += ["", "Conversions: fraction of the traffic limit (memcpy's time for the "
+                      "output's bytes x (bytes read + written) / (2 x output bytes)), "
+                      "pyflat's speedups and issue 14's targets:",
+                      _text_table(*self.conversion_rows())]
         return "\n".join(lines)
 
     def markdown(self, plot_path: Optional[str] = None, markdown_path: Optional[str] = None
@@ -203,8 +319,10 @@ class Report:
             lines += [f"![speedup over numpy and torch, and fraction of memcpy, per case]({target})",
                       ""]
         lines += ["## Fraction of memcpy, per case", "",
-                  _markdown_table(*self.summary_rows()), "",
-                  "## Every measurement", "",
+                  _markdown_table(*self.summary_rows()), ""]
+        if self.conversion_cases():
+            lines += self.conversion_markdown()
+        lines += ["## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
                   "## Random layouts", "",
                   "A catalog is a sample, not the population: `pyflat bench --fuzz 300 "
@@ -239,6 +357,15 @@ def _fraction(fraction: Optional[float]) -> str:
 
 def _speedup(speedup: Optional[float]) -> str:
     return "-" if speedup is None else f"{speedup:.2f}x"
+
+
+def _targets(record: Optional[Record]) -> str:
+    """"met", or the targets of :data:`CONVERSION_TARGETS` ``record`` misses."""
+    if record is None:
+        return "no pyflat row"
+    missed = [text for text, attribute, least in CONVERSION_TARGETS
+              if getattr(record, attribute) is not None and getattr(record, attribute) < least]
+    return "MISSED " + ", ".join(missed) if missed else "met"
 
 
 def _peak(peak: Optional[int], output_bytes: int) -> str:
