@@ -11,13 +11,14 @@ import math
 import operator
 import sys
 from functools import partial
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, cast,
-                    overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Sequence, Tuple,
+                    TypeVar, Union, cast, overload)
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from . import _kernel
+from .convert import Conversion, convert_into, numpy_convert, resolve
 from ._pyflat import lib as _lib
 from .threads import MAX_THREADS, resolve_num_threads
 
@@ -29,7 +30,14 @@ _ndarray = np.ndarray
 # np.moveaxis(a, 1, -1)'s axes, per ndim (index: ndim).
 _CHANNELS_LAST_AXES = [(0, *range(2, n), 1) if n > 2 else tuple(range(n)) for n in range(65)]
 DataFormat = Literal["channels_last", "channels_first"]
+_SAME_KIND, _UNSAFE = "same_kind", "unsafe"  # the default castings (interned: compared by identity)
 _T = TypeVar("_T", bound=np.generic)  # results keep the input's scalar type
+_S = TypeVar("_S", bound=np.generic)  # ... or take dtype='s
+# dtype= arguments whose scalar type a type checker knows.
+_DTypeOf = Union["np.dtype[_S]", "type[_S]"]
+Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+# Factors: a number, or one per channel.
+Factor = Union[float, complex, "np.number[Any]", "np.bool_", Sequence[Any], "NDArray[Any]"]
 
 # Take whichever path is cheapest.  Measured on this project's 2-core Xeon,
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
@@ -273,31 +281,71 @@ def materialize(view: np.ndarray, shape: tuple[int, ...], out: Any, copy: Any,
     return cast(np.ndarray, out)  # the caller's object, subclass and all
 
 
-def _masked(flat: Callable[[np.ndarray], np.ndarray], a: Any, out: Any) -> Any:
-    """``flat`` applied to a masked array's data and to its mask alike: the
-    result is a masked array, as ``MaskedArray.reshape`` gives."""
+def _masked(flat: Callable[[np.ndarray], np.ndarray], a: Any, out: Any,
+            flat_data: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> Any:
+    """``flat`` applied to a masked array's data and to its mask alike (the
+    data through ``flat_data`` instead, when given: a conversion): the result
+    is a masked array, as ``MaskedArray.reshape`` (and ``astype``) gives."""
     if out is not None:
         raise TypeError("out: cannot hold the mask of a masked input a; leave out=None "
                         "(the result is a masked array), or pass np.ma.getdata(a)")
+    data = (flat if flat_data is None else flat_data)(np.ma.getdata(a))
     mask = np.ma.getmask(a)
-    result = type(a)(flat(np.ma.getdata(a)),
-                     mask=mask if mask is np.ma.nomask else flat(np.asarray(mask)),
-                     fill_value=a.fill_value, hard_mask=a.hardmask)
+    # A new dtype's fill value as MaskedArray.astype makes it (numpy.ma's rule).
+    fill_value = (a.fill_value if data.dtype == a.dtype
+                  else a.reshape(-1)[:0].astype(data.dtype).fill_value)
+    result = type(a)(data, mask=mask if mask is np.ma.nomask else flat(np.asarray(mask)),
+                     fill_value=fill_value, hard_mask=a.hardmask)
     return result
 
 
+def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion, out: Any,
+               copy: Any, num_threads: Any) -> np.ndarray:
+    """:func:`materialize` for a conversion: a new array (or ``out``) of
+    ``shape`` holding ``view`` converted (see :mod:`pyflat.convert`).  Every
+    argument is checked before anything is written."""
+    if _check_copy(copy) is False:
+        raise ValueError("copy=False: a conversion (dtype, scale or offset) makes a new "
+                         "array; use copy=None")
+    threads = resolve_num_threads(num_threads)
+    dst = None if out is None else _check_out(out, shape, conversion.dtype)
+    if view.ndim == 0:
+        view = view.reshape(1)
+    if not conversion.fused:  # numpy's result is a new array already
+        result = numpy_convert(view, conversion)
+        if dst is None:
+            return result.reshape(shape)
+        np.copyto(dst.reshape(view.shape), result)
+        return cast(np.ndarray, out)
+    if dst is None:
+        dst = _new_array(shape, conversion.dtype)
+    elif np.may_share_memory(view, dst):
+        view = view.copy()  # read the whole input first, as np.copyto does
+    convert_into(view, dst, conversion, threads)
+    return dst if out is None else cast(np.ndarray, out)
+
+
 @overload
-def batch_flatten(a: NDArray[_T], *, data_format: DataFormat = ...,
-                  out: Optional[NDArray[_T]] = ..., copy: Optional[bool] = ...,
-                  num_threads: Optional[int] = ...) -> NDArray[_T]: ...
+def batch_flatten(a: NDArray[_T], *, data_format: DataFormat = ..., dtype: None = ...,
+                  casting: Casting = ..., scale: Optional[Factor] = ...,
+                  offset: Optional[Factor] = ..., out: Optional[NDArray[_T]] = ...,
+                  copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[_T]: ...
 @overload
-def batch_flatten(a: object, *, data_format: DataFormat = ...,
-                  out: Optional[NDArray[Any]] = ..., copy: Optional[bool] = ...,
-                  num_threads: Optional[int] = ...) -> NDArray[Any]: ...
-def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any = None,
-                  copy: Optional[bool] = None,
+def batch_flatten(a: object, *, data_format: DataFormat = ..., dtype: _DTypeOf[_S],
+                  casting: Casting = ..., scale: Optional[Factor] = ...,
+                  offset: Optional[Factor] = ..., out: Optional[NDArray[_S]] = ...,
+                  copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[_S]: ...
+@overload
+def batch_flatten(a: object, *, data_format: DataFormat = ..., dtype: DTypeLike = ...,
+                  casting: Casting = ..., scale: Optional[Factor] = ...,
+                  offset: Optional[Factor] = ..., out: Optional[NDArray[Any]] = ...,
+                  copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[Any]: ...
+def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: Any = None,
+                  casting: Casting = "same_kind", scale: Any = None, offset: Any = None,
+                  out: Any = None, copy: Optional[bool] = None,
                   num_threads: Optional[int] = None) -> NDArray[Any]:
-    """Flatten all axes but the first: ``(batch, d1, ..., dk) -> (batch, d1*...*dk)``.
+    """Flatten all axes but the first: ``(batch, d1, ..., dk) -> (batch, d1*...*dk)``,
+    converting while copying when asked.
 
     Parameters
     ----------
@@ -306,26 +354,60 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
     data_format : {"channels_last", "channels_first"}
         ``"channels_first"`` moves axis 1 to the end before flattening
         (NCHW becomes NHWC order), as Keras' ``Flatten`` does.
+    dtype : data-type, optional
+        The result's dtype: ``ref.astype(dtype, casting=casting)``, where
+        ``ref`` is the result without it, bit for bit, in the same pass as the
+        copy (see Notes).  ``None``: the input's.
+    casting : {"no", "equiv", "safe", "same_kind", "unsafe"}
+        numpy's casting rule for ``dtype`` (checked with ``np.can_cast``); the
+        default refuses float -> integer unless asked for with ``"unsafe"``.
+    scale, offset : number or 1-d sequence of numbers, optional
+        Multiply by ``scale``, then add ``offset``, in the result dtype:
+        ``r * np.asarray(scale, dtype) + np.asarray(offset, dtype)``, each
+        operation rounded as numpy rounds it (no fused multiply-add); an
+        absent one is skipped.  A number, or one value per channel: the
+        channel axis is axis 1 of a channels_first input, else the last axis
+        (the last axis of the flattened order either way).  Per-channel
+        ``Normalize(mean, std)`` is ``scale=1/std, offset=-mean/std``.
     out : ndarray, optional
         C-contiguous, writeable, of the result's shape and dtype; the result is
-        written there and ``out`` is returned.
+        written there and ``out`` is returned.  Untouched on any error.
     copy : bool, optional
         ``None``: a view when possible.  ``True``: always a new array.
-        ``False``: a view, or ValueError.
+        ``False``: a view, or ValueError (always, with a conversion).
     num_threads : int, optional
         Threads for the copy; default :func:`pyflat.get_num_threads`.
 
     Returns
     -------
     ndarray
-        C-contiguous, with the input's dtype; a base-class ndarray whatever
-        the input's class (``np.matrix``, ``np.memmap``, ... are read as their
-        data), except that a ``np.ma.MaskedArray`` gives a masked array with
-        its mask flattened alike (as ``MaskedArray.reshape`` does; ``out=`` is
-        then refused).  ``out`` itself when given (any ndarray subclass but a
-        masked array).
+        C-contiguous, of ``dtype`` (default the input's); a base-class ndarray
+        whatever the input's class (``np.matrix``, ``np.memmap``, ... are read
+        as their data), except that a ``np.ma.MaskedArray`` gives a masked
+        array with its mask flattened alike (as ``MaskedArray.reshape`` does;
+        its data converted, the mask not; ``out=`` is then refused).  ``out``
+        itself when given (any ndarray subclass but a masked array).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: a ``dtype`` numpy does not know or ``casting``
+        refuses; a factor of the wrong length or shape, not a number, NaN, or,
+        for an integer result, non-integral, infinite or out of its range.
+
+    Notes
+    -----
+    The kernel converts from bool, the integers and float16/32/64 to the
+    integers and float16/32/64 (native byte order) in the copy's single
+    pass: the output is the only full-size allocation.  Other conversions
+    numpy can do (complex, strings, byte-swapped, bool results) are numpy's
+    (a copy, then ``astype`` and ufuncs), as are float -> integer
+    conversions meeting NaN, infinities or values out of range (numpy's
+    results for those depend on the platform).  ``dtype`` equal to the
+    input's, without factors, is no conversion: a view stays a view.
     """
-    if (type(a) is _ndarray and out is None and copy is None
+    if (type(a) is _ndarray and out is None and copy is None and dtype is None
+            and scale is None and offset is None and casting is _SAME_KIND
             and (num_threads is None
                  or type(num_threads) is int and 0 < num_threads <= MAX_THREADS)):
         # The common call, checks ordered by how often they fire, at close to
@@ -364,13 +446,23 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", out: Any
     if masked is not None and isinstance(a, masked):
         # partial, not a lambda: a closure would make every call, the common
         # ones too, build cells for the names it captures.
-        return _masked(partial(batch_flatten, data_format=data_format, copy=copy,  # type: ignore[no-any-return]
-                               num_threads=num_threads), a, out)
+        flat = partial(batch_flatten, data_format=data_format, copy=copy,
+                       num_threads=num_threads)
+        return _masked(flat, a, out, partial(flat, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
+                                             scale=scale, offset=offset))
     arr = as_array(a)
     if arr.ndim == 0:
         raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
     view = channels_last_view(arr, data_format)
+    conversion = resolve(view.dtype, dtype, casting, scale, offset, channels_of(view))
+    if conversion is not None:
+        return _converted(view, batch_shape(arr.shape), conversion, out, copy, num_threads)
     return materialize(view, batch_shape(arr.shape), out, copy, num_threads)
+
+
+def channels_of(view: np.ndarray) -> int:
+    """The extent of the channel axis: the last axis of the channels_last view."""
+    return view.shape[-1] if view.ndim else 1
 
 
 def normalize_dim(dim: Any, name: str, ndim: int) -> int:
@@ -403,25 +495,37 @@ _FIRST, _SECOND, _LAST = 0, 1, -1
 
 
 @overload
-def flatten(a: NDArray[_T], start_dim: int = ..., end_dim: int = ..., *,
-            out: Optional[NDArray[_T]] = ..., copy: Optional[bool] = ...,
-            num_threads: Optional[int] = ...) -> NDArray[_T]: ...
+def flatten(a: NDArray[_T], start_dim: int = ..., end_dim: int = ..., *, dtype: None = ...,
+            casting: Casting = ..., scale: Optional[Factor] = ...,
+            offset: Optional[Factor] = ..., out: Optional[NDArray[_T]] = ...,
+            copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[_T]: ...
 @overload
-def flatten(a: object, start_dim: int = ..., end_dim: int = ..., *,
-            out: Optional[NDArray[Any]] = ..., copy: Optional[bool] = ...,
-            num_threads: Optional[int] = ...) -> NDArray[Any]: ...
-def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
-            copy: Optional[bool] = None, num_threads: Optional[int] = None) -> NDArray[Any]:
+def flatten(a: object, start_dim: int = ..., end_dim: int = ..., *, dtype: _DTypeOf[_S],
+            casting: Casting = ..., scale: Optional[Factor] = ...,
+            offset: Optional[Factor] = ..., out: Optional[NDArray[_S]] = ...,
+            copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[_S]: ...
+@overload
+def flatten(a: object, start_dim: int = ..., end_dim: int = ..., *, dtype: DTypeLike = ...,
+            casting: Casting = ..., scale: Optional[Factor] = ...,
+            offset: Optional[Factor] = ..., out: Optional[NDArray[Any]] = ...,
+            copy: Optional[bool] = ..., num_threads: Optional[int] = ...) -> NDArray[Any]: ...
+def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, dtype: Any = None,
+            casting: Casting = "same_kind", scale: Any = None, offset: Any = None,
+            out: Any = None, copy: Optional[bool] = None,
+            num_threads: Optional[int] = None) -> NDArray[Any]:
     """Merge axes ``start_dim`` to ``end_dim`` (inclusive) into one, as
     ``torch.flatten`` does.
 
     Negative dims count from the end; a 0-d input gives shape ``(1,)``.  As in
     torch, when nothing is merged (the result has the input's shape) and the
-    input is a C-contiguous ndarray, the input itself is returned.  ``out``,
-    ``copy`` and ``num_threads`` are as for :func:`batch_flatten`; a masked
-    array gives a masked array, its mask flattened alike.
+    input is a C-contiguous ndarray, the input itself is returned.  ``dtype``,
+    ``casting``, ``scale``, ``offset``, ``out``, ``copy`` and ``num_threads``
+    are as for :func:`batch_flatten` (per-channel factors apply along the
+    input's last axis); a masked array gives a masked array, its mask
+    flattened alike.
     """
     if (type(a) is _ndarray and end_dim is _LAST and out is None and copy is None
+            and dtype is None and scale is None and offset is None and casting is _SAME_KIND
             and num_threads is None and a.flags.c_contiguous):
         # The common calls, flatten(x) and flatten(x, 1), of a C-contiguous
         # ndarray (dims compare by identity: ints, not bools or numpy ints).
@@ -444,10 +548,15 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     else:
         masked = masked_array_type()
         if masked is not None and isinstance(a, masked):
-            return _masked(partial(flatten, start_dim=start_dim, end_dim=end_dim,  # type: ignore[no-any-return]
-                                   copy=copy, num_threads=num_threads), a, out)
+            flat = partial(flatten, start_dim=start_dim, end_dim=end_dim, copy=copy,
+                           num_threads=num_threads)
+            return _masked(flat, a, out, partial(flat, dtype=dtype, casting=casting,  # type: ignore[no-any-return]
+                                                 scale=scale, offset=offset))
         arr = as_array(a)
     shape = flatten_shape(arr.shape, start_dim, end_dim)
+    conversion = resolve(arr.dtype, dtype, casting, scale, offset, channels_of(arr))
+    if conversion is not None:
+        return _converted(arr, shape, conversion, out, copy, num_threads)
     if (out is None and arr is a and shape == arr.shape and arr.flags.c_contiguous
             and copy is not True and type(arr) is np.ndarray):
         if copy is not None or num_threads is not None:
@@ -457,58 +566,59 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, out: Any = None,
     return materialize(arr, shape, out, copy, num_threads)
 
 
-def _resolve_dtype(dtype: Any) -> None:
-    """Check that numpy understands ``dtype``; the error names the parameter."""
+def _numpy_as_array_of(a: Any, dtype: Any) -> np.ndarray:
+    """numpy's own ``np.ascontiguousarray(a, dtype)`` for what is not an array
+    (lists, scalars, ``__array__`` objects): numpy builds the array of
+    ``dtype`` directly from the values."""
     try:
         np.empty(0, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"dtype: not a data type numpy understands: {dtype!r} "
                         f"({exc})") from exc
-
-
-def _as_array_of(a: Any, dtype: Any) -> np.ndarray:
-    """``a`` as an ndarray of ``dtype`` (any dtype-like numpy takes: an
-    instance, a class from ``np.dtypes``, a scalar or Python type, a string):
-    ``a`` itself when it has that dtype already, numpy's C-order cast
-    otherwise."""
-    _resolve_dtype(dtype)
-    if not isinstance(a, np.ndarray) and not (
-            hasattr(a, "__dlpack__") and not hasattr(a, "__array__")
-            and not hasattr(a, "__array_interface__")):
-        # Lists, scalars, __array__ objects: numpy builds a new C-order array
-        # of dtype directly, as np.ascontiguousarray would.
-        try:
-            return np.asarray(a, dtype=dtype, order="C")
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ValueError(f"a: cannot be converted to a numpy array of dtype "
-                             f"{dtype!r}: {exc}") from exc
-    arr = as_array(a)
-    probe = arr[..., :0] if arr.ndim else arr.reshape(1)[:0]
-    if np.asarray(probe, dtype=dtype) is probe:  # numpy needs no cast: same dtype
-        return arr
     try:
-        return np.asarray(arr, dtype=dtype, order="C")  # cast and C order in one pass
+        return np.asarray(a, dtype=dtype, order="C")
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"dtype: cannot cast a ({arr.dtype}) to {dtype!r}: {exc}") from exc
+        raise ValueError(f"a: cannot be converted to a numpy array of dtype "
+                         f"{dtype!r}: {exc}") from exc
+
+
+def _is_array(a: Any) -> bool:
+    """An ndarray, or a DLPack-only object (:func:`as_array` reads it)."""
+    return isinstance(a, np.ndarray) or (
+        hasattr(a, "__dlpack__") and not hasattr(a, "__array__")
+        and not hasattr(a, "__array_interface__"))
 
 
 @overload
-def ascontiguousarray(a: NDArray[_T], dtype: None = ..., *,
+def ascontiguousarray(a: NDArray[_T], dtype: None = ..., *, casting: Casting = ...,
+                      scale: Optional[Factor] = ..., offset: Optional[Factor] = ...,
                       num_threads: Optional[int] = ...) -> NDArray[_T]: ...
 @overload
+def ascontiguousarray(a: object, dtype: _DTypeOf[_S], *, casting: Casting = ...,
+                      scale: Optional[Factor] = ..., offset: Optional[Factor] = ...,
+                      num_threads: Optional[int] = ...) -> NDArray[_S]: ...
+@overload
 def ascontiguousarray(a: object, dtype: Optional[DTypeLike] = ..., *,
+                      casting: Casting = ..., scale: Optional[Factor] = ...,
+                      offset: Optional[Factor] = ...,
                       num_threads: Optional[int] = ...) -> NDArray[Any]: ...
 def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
+                      casting: Casting = "unsafe", scale: Any = None, offset: Any = None,
                       num_threads: Optional[int] = None) -> NDArray[Any]:
     """A drop-in for :func:`numpy.ascontiguousarray`: the input itself when it
     is already a C-contiguous ndarray (of ``dtype``), else one copy by the
-    kernel (numpy's cast when ``dtype`` differs).
+    kernel, converting to ``dtype`` in the same pass.
 
-    Like numpy's, the result has at least one dimension and is a base-class
-    ndarray: subclasses (``np.matrix``, ``np.memmap``, masked arrays, whose
-    mask numpy drops too) give their data as an ndarray.
+    ``dtype``, ``scale`` and ``offset`` are as for :func:`batch_flatten`
+    (per-channel factors apply along the last axis); ``casting`` defaults to
+    ``"unsafe"``, numpy's meaning here.  Like numpy's, the result has at least
+    one dimension and is a base-class ndarray: subclasses (``np.matrix``,
+    ``np.memmap``, masked arrays, whose mask numpy drops too) give their data
+    as an ndarray; what is not an array (a list, a scalar) numpy converts to
+    ``dtype`` directly, as its own function does.
     """
-    if type(a) is _ndarray and dtype is None and num_threads is None:
+    if (type(a) is _ndarray and dtype is None and num_threads is None and scale is None
+            and offset is None and casting is _UNSAFE):
         if a.flags.c_contiguous:
             if a.ndim:
                 return a  # numpy returns the input itself too
@@ -517,9 +627,17 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
             if nbytes < KERNEL_MIN_BYTES or not kernel_takes_small(a):
                 return a.copy()
             return _kernel_copy(a, None, None)
-    arr = as_array(a) if dtype is None else _as_array_of(a, dtype)
+    if (dtype is not None and scale is None and offset is None and casting is _UNSAFE
+            and not _is_array(a)):
+        arr = _numpy_as_array_of(a, dtype)  # numpy's conversion of the values
+        dtype = None
+    else:
+        arr = as_array(a)
     if arr.ndim == 0:
         arr = arr.reshape(1)
+    conversion = resolve(arr.dtype, dtype, casting, scale, offset, channels_of(arr))
+    if conversion is not None:
+        return _converted(arr, arr.shape, conversion, None, None, num_threads)
     if arr.flags.c_contiguous and type(arr) is np.ndarray:
         resolve_num_threads(num_threads)  # still checked
         return arr
