@@ -20,7 +20,8 @@ from pyflat.api import DataFormat
 
 from .conversion import Conversion
 
-__all__ = ["Case", "CASES", "case_names", "select_cases", "channels_last_view"]
+__all__ = ["Case", "CASES", "case_names", "select_cases", "conversion_cases",
+           "channels_last_view"]
 
 Layout = Callable[[np.ndarray], np.ndarray]
 
@@ -136,7 +137,7 @@ NORMALIZE = Conversion(
     numpy=lambda x: ((np.moveaxis(x, 1, -1).astype(np.float32) / 255 - MEAN32) / STD32
                      ).reshape(len(x), -1),
     numpy_text="((np.moveaxis(x, 1, -1).astype(np.float32) / 255 - mean) / std)"
-               ".reshape(n, -1)  (mean, std: float32 arrays)",
+               ".reshape(n, -1)",
     torch=_torch_normalize,
     torch_text="torch.flatten(t.float().div(255).sub(mean[:, None, None])"
                ".div(std[:, None, None]).permute(0, 2, 3, 1), 1)",
@@ -228,6 +229,11 @@ CASES: tuple[Case, ...] = (
 
 def case_names() -> list[str]:
     return [case.name for case in CASES]
+
+
+def conversion_cases() -> list[Case]:
+    """The cases that convert while flattening (issue 14)."""
+    return [case for case in CASES if case.convert is not None]
 
 
 def select_cases(names: Iterable[str] | None = None) -> list[Case]:

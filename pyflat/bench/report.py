@@ -12,8 +12,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional, Sequence
 
 from .runner import CaseInfo, Record, Settings
+from .sections import Section
 
-__all__ = ["Report", "DEFINITIONS", "CONVERSION_TARGETS"]
+__all__ = ["Report", "DEFINITIONS", "CONVERSION_TARGETS", "CONVERSIONS"]
+
+#: The conversions' section of RESULTS.md: ``pyflat bench --conversions
+#: --markdown PATH`` rewrites it alone.
+CONVERSIONS = Section("<!-- conversions: start (pyflat bench --conversions --markdown PATH "
+                      "rewrites this section) -->", "<!-- conversions: end -->")
 
 #: Issue 14's targets for pyflat at one thread on the conversion cases:
 #: (what, the record's attribute, the least value).
@@ -92,9 +98,9 @@ class Report:
             sentences.append(self.conversion_headline())
         return " ".join(sentences)
 
-    def _copy_headline(self, cases: Sequence[CaseInfo]) -> str:
+    def _copy_headline(self, plain: Sequence[CaseInfo]) -> str:
         top = self.top_threads()
-        pairs = [(c, self.row(c.name, "pyflat", top)) for c in cases if not c.zero_copy]
+        pairs = [(c, self.row(c.name, "pyflat", top)) for c in plain if not c.zero_copy]
         copying = [c for c, r in pairs if r is not None]
         ours = [r for c, r in pairs if r is not None]
         if not ours:
@@ -153,11 +159,10 @@ class Report:
         fraction of it, pyflat's speedups at one thread, peak allocations,
         and the targets pyflat at one thread misses."""
         top = self.top_threads()
-        columns = [("pyflat", 1), ("pyflat-kernel", 1)]
-        columns += [("pyflat", top)] if top > 1 else []
-        columns += [("numpy", None), ("torch", None), ("torchvision", None)]
-        columns = [(impl, t) for impl, t in columns
-                   if any(r.impl == impl for r in self.records)]
+        wanted: list[tuple[str, Optional[int]]] = [("pyflat", 1), ("pyflat-kernel", 1)]
+        wanted += [("pyflat", top)] if top > 1 else []
+        wanted += [("numpy", None), ("torch", None), ("torchvision", None)]  # at their best
+        columns = [(impl, t) for impl, t in wanted if any(r.impl == impl for r in self.records)]
         headers = (["case", "conversion", "MB in", "MB out", "limit x1"]
                    + [f"{impl} {'x' + str(t) if t else 'best'}" for impl, t in columns]
                    + ["pyflat x1 vs numpy", "pyflat x1 vs torch", "peak alloc pyflat x1",
@@ -181,29 +186,43 @@ class Report:
             rows.append(cells)
         return headers, rows
 
-    def conversion_markdown(self) -> list[str]:
-        """The Markdown section of the conversion cases: the table, what each
-        implementation runs, and how the figures are made."""
-        lines = ["## Conversions: flatten + convert + scale in one pass (issue 14)", "",
-                 f"**{self.conversion_headline()}**", "",
-                 _markdown_table(*self.conversion_rows()), "",
-                 "- **limit x1**: the traffic limit at one thread: memcpy's time for the "
-                 "output's bytes x (bytes read + written) / (2 x output bytes); the "
-                 "implementation columns are fractions of it (of the limit with as many "
-                 "threads), `best`: the faster thread count.",
-                 "- **targets**: issue 14's, for pyflat at one thread: "
-                 + ", ".join(text for text, _, _ in CONVERSION_TARGETS)
-                 + " (torch at its faster thread count).",
-                 "- pyflat's rows are checked byte for byte against numpy computing pyflat's "
-                 "meaning, `ref.astype(dtype) * scale + offset` in the result dtype; the "
-                 "peers' own expressions round differently and are checked to be close.", "",
-                 "What each implementation runs (`x`: the input; `t = torch.from_numpy(x)`; "
-                 "`n = len(x)`):", ""]
+    def conversion_section(self, plot_target: Optional[str] = None) -> str:
+        """The Markdown section of the conversion cases, between the
+        :data:`CONVERSIONS` markers: when and how it was measured, the table,
+        what each implementation runs; the plot at ``plot_target`` (a
+        relative link) when given."""
+        m = self.machine
+        lines = [CONVERSIONS.start,
+                 "## Conversions: flatten + convert + scale in one pass (issue 14)", "",
+                 f"Measured {self.date} on {m['cpu']}, {m['available_cpus']} CPUs available, "
+                 f"1-minute load average {m['load_average']} at the start (a shared machine: "
+                 f"read the ratios); numpy {m['numpy']}, torch {m['torch'] or 'not used'}, "
+                 f"pyflat {m['pyflat']}; "
+                 f"{'scaled-down (--quick) sizes' if self.settings.quick else 'full sizes'}, "
+                 f"best of {self.settings.repeat}.  Regenerate with `{self.command}`.", "",
+                 f"**{self.conversion_headline()}**", ""]
+        if plot_target:
+            lines += [f"![pyflat's speedups and fractions of the limit]({plot_target})", ""]
+        lines += [_markdown_table(*self.conversion_rows()), "",
+                  "- **limit x1**: the traffic limit at one thread: memcpy's time for the "
+                  "output's bytes x (bytes read + written) / (2 x output bytes); the "
+                  "implementation columns are fractions of it (of the limit with as many "
+                  "threads), `best`: the faster thread count.",
+                  "- **targets**: issue 14's, for pyflat at one thread: "
+                  + ", ".join(text for text, _, _ in CONVERSION_TARGETS)
+                  + " (torch at its faster thread count).",
+                  "- pyflat's rows are checked byte for byte against numpy computing "
+                  "pyflat's meaning, `ref.astype(dtype) * scale + offset` in the result "
+                  "dtype; the peers' own expressions round differently and are checked to "
+                  "be close.", "",
+                  "What each implementation runs (`x`: the input; `t = torch.from_numpy(x)`; "
+                  "`n = len(x)`; `mean`, `std`: ImageNet's, as float32 arrays or tensors):",
+                  ""]
         for c in self.conversion_cases():
             lines.append(f"- **{c.name}** ({c.description}; {c.dtype} "
                          f"{_shape(c.input_shape)}):")
             lines += [f"  - {impl}: `{text}`" for impl, text in c.expressions]
-        return lines + [""]
+        return "\n".join([*lines, CONVERSIONS.end]) + "\n"
 
     # -- JSON ------------------------------------------------------------------
 
@@ -321,7 +340,7 @@ class Report:
         lines += ["## Fraction of memcpy, per case", "",
                   _markdown_table(*self.summary_rows()), ""]
         if self.conversion_cases():
-            lines += self.conversion_markdown()
+            lines += [self.conversion_section()]
         lines += ["## Every measurement", "",
                   _markdown_table(*self.detail_rows()), "",
                   "## Random layouts", "",
