@@ -22,11 +22,13 @@ CONVERSIONS = Section("<!-- conversions: start (pyflat bench --conversions --mar
                       "rewrites this section) -->", "<!-- conversions: end -->")
 
 #: Issue 14's targets for pyflat at one thread on the conversion cases:
-#: (what, the record's attribute, the least value).
-CONVERSION_TARGETS: tuple[tuple[str, str, float], ...] = (
-    (">= 0.8 of the limit", "fraction_of_memcpy", 0.8),
-    (">= 5x numpy", "speedup_vs_numpy", 5.0),
-    (">= 2x torch", "speedup_vs_torch", 2.0),
+#: (what, the row, its attribute, the least value).  The limit is memcpy
+#: between touched buffers, so the row held to it writes into a touched out=;
+#: the speedups are end to end, pyflat allocating its result as the peers do.
+CONVERSION_TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    (">= 0.8 of the limit (pyflat-kernel)", "pyflat-kernel", "fraction_of_memcpy", 0.8),
+    (">= 5x numpy", "pyflat", "speedup_vs_numpy", 5.0),
+    (">= 2x torch", "pyflat", "speedup_vs_torch", 2.0),
 )
 
 #: What every label and column means: printed under the table, in RESULTS.md
@@ -132,22 +134,28 @@ class Report:
 
     def conversion_headline(self) -> str:
         """One sentence: pyflat at one thread on the conversion cases, against
-        the traffic limit, numpy's and torch's expressions."""
+        the traffic limit (into a touched out=, as memcpy's buffers are) and
+        against numpy's and torch's expressions (end to end)."""
         cases = self.conversion_cases()
         ours = [r for r in (self.row(c.name, "pyflat", 1) for c in cases) if r is not None]
         if not ours:
             return (f"The {len(cases)} conversion case{'s' if len(cases) > 1 else ''} "
                     "have no pyflat row: see Not measured.")
-        fractions = [r.fraction_of_memcpy or 0.0 for r in ours]
-        text = (f"On the {len(ours)} conversion case{'s' if len(ours) > 1 else ''}, pyflat "
-                f"with 1 thread reaches a median {statistics.median(fractions):.0%} of the "
-                f"traffic limit ({min(fractions):.0%} to {max(fractions):.0%})")
-        for attribute, whose in (("speedup_vs_numpy", "numpy's multi-pass expression"),
+        kernel = [r for r in (self.row(c.name, "pyflat-kernel", 1) for c in cases) if r]
+        fractions = [r.fraction_of_memcpy or 0.0 for r in kernel or ours]
+        parts = [f"On the {len(ours)} conversion case{'s' if len(ours) > 1 else ''}, pyflat "
+                 f"with 1 thread reaches a median {statistics.median(fractions):.0%} of the "
+                 f"traffic limit ({min(fractions):.0%} to {max(fractions):.0%}"
+                 f"{', into a touched out=' if kernel else ''})"]
+        for attribute, whose in (("speedup_vs_numpy", "numpy's expression"),
                                  ("speedup_vs_torch", "torch's at its best thread count")):
             speedups = [getattr(r, attribute) for r in ours if getattr(r, attribute)]
             if speedups:
-                text += (f", {_geomean(speedups):.2f}x {whose} ({min(speedups):.2f}x to "
-                         f"{max(speedups):.2f}x)")
+                parts.append(f"runs {_geomean(speedups):.2f}x as fast as {whose} "
+                             f"({min(speedups):.2f}x to {max(speedups):.2f}x)")
+        text = ", ".join(parts)
+        if len(parts) > 1:
+            text += " (geometric means, end to end)"
         output = {c.name: c.output_bytes for c in cases}
         extra = [r.peak_bytes - output[r.case] for r in ours if r.peak_bytes is not None]
         if extra:
@@ -166,7 +174,7 @@ class Report:
         headers = (["case", "conversion", "MB in", "MB out", "limit x1"]
                    + [f"{impl} {'x' + str(t) if t else 'best'}" for impl, t in columns]
                    + ["pyflat x1 vs numpy", "pyflat x1 vs torch", "peak alloc pyflat x1",
-                      "peak alloc numpy", "targets (pyflat x1)"])
+                      "peak alloc numpy", "targets (x1)"])
         rows = []
         for c in self.conversion_cases():
             memcpy, ours, numpy = (self.row(c.name, "memcpy", 1), self.row(c.name, "pyflat", 1),
@@ -182,9 +190,22 @@ class Report:
                       _speedup(ours.speedup_vs_torch if ours else None),
                       _peak(ours.peak_bytes if ours else None, c.output_bytes),
                       _peak(numpy.peak_bytes if numpy else None, c.output_bytes),
-                      _targets(ours)]
+                      self._missed_targets(c.name)]
             rows.append(cells)
         return headers, rows
+
+    def _missed_targets(self, case: str) -> str:
+        """"met", or the :data:`CONVERSION_TARGETS` pyflat at one thread
+        misses on ``case``."""
+        missed = []
+        for text, impl, attribute, least in CONVERSION_TARGETS:
+            r = self.row(case, impl, 1)
+            value = getattr(r, attribute) if r else None
+            if value is None:
+                missed.append(f"{text}: no row")
+            elif value < least:
+                missed.append(text)
+        return "MISSED " + ", ".join(missed) if missed else "met"
 
     def conversion_section(self, plot_target: Optional[str] = None) -> str:
         """The Markdown section of the conversion cases, between the
@@ -208,9 +229,12 @@ class Report:
                   "output's bytes x (bytes read + written) / (2 x output bytes); the "
                   "implementation columns are fractions of it (of the limit with as many "
                   "threads), `best`: the faster thread count.",
-                  "- **targets**: issue 14's, for pyflat at one thread: "
-                  + ", ".join(text for text, _, _ in CONVERSION_TARGETS)
-                  + " (torch at its faster thread count).",
+                  "- **targets**: issue 14's, at one thread: "
+                  + ", ".join(text for text, _, _, _ in CONVERSION_TARGETS)
+                  + "; the limit is memcpy between touched buffers, so pyflat-kernel (into a "
+                  "touched out=) is held to it, while the speedups are pyflat's end to end, "
+                  "allocating its result as numpy and torch do (torch at its faster thread "
+                  "count).",
                   "- pyflat's rows are checked byte for byte against numpy computing "
                   "pyflat's meaning, `ref.astype(dtype) * scale + offset` in the result "
                   "dtype; the peers' own expressions round differently and are checked to "
@@ -376,15 +400,6 @@ def _fraction(fraction: Optional[float]) -> str:
 
 def _speedup(speedup: Optional[float]) -> str:
     return "-" if speedup is None else f"{speedup:.2f}x"
-
-
-def _targets(record: Optional[Record]) -> str:
-    """"met", or the targets of :data:`CONVERSION_TARGETS` ``record`` misses."""
-    if record is None:
-        return "no pyflat row"
-    missed = [text for text, attribute, least in CONVERSION_TARGETS
-              if getattr(record, attribute) is not None and getattr(record, attribute) < least]
-    return "MISSED " + ", ".join(missed) if missed else "met"
 
 
 def _peak(peak: Optional[int], output_bytes: int) -> str:
