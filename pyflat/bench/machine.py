@@ -32,6 +32,16 @@ def _simd() -> str:
     return pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
 
 
+def _convert_loop() -> Optional[str]:
+    """The loop pyflat converts uint8 images to float32 with here (which
+    kernel, which SIMD), or None before issue 14's kernel binding."""
+    from pyflat import _kernel
+    convert_text = getattr(_kernel, "convert_text", None)
+    if convert_text is None:
+        return None
+    return str(convert_text(np.dtype(np.uint8), np.dtype(np.float32), True, False))
+
+
 def describe(torch: Any = None) -> dict[str, Any]:
     """CPU model, core counts, OS, load average, and the versions of Python,
     numpy, pyflat and ``torch`` (a module, or None when it is not used)."""
@@ -44,6 +54,7 @@ def describe(torch: Any = None) -> dict[str, Any]:
         "numpy": np.__version__,
         "pyflat": pyflat.__version__,
         "pyflat_simd": _simd(),
+        "pyflat_convert": _convert_loop(),
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
         "load_average": _load_average(),

@@ -143,19 +143,19 @@ class Report:
                     "have no pyflat row: see Not measured.")
         kernel = [r for r in (self.row(c.name, "pyflat-kernel", 1) for c in cases) if r]
         fractions = [r.fraction_of_memcpy or 0.0 for r in kernel or ours]
-        parts = [f"On the {len(ours)} conversion case{'s' if len(ours) > 1 else ''}, pyflat "
-                 f"with 1 thread reaches a median {statistics.median(fractions):.0%} of the "
-                 f"traffic limit ({min(fractions):.0%} to {max(fractions):.0%}"
-                 f"{', into a touched out=' if kernel else ''})"]
+        text = (f"On the {len(ours)} conversion case{'s' if len(ours) > 1 else ''}, pyflat "
+                f"with 1 thread reaches a median {statistics.median(fractions):.0%} of the "
+                f"traffic limit ({min(fractions):.0%} to {max(fractions):.0%}"
+                f"{', into a touched out=' if kernel else ''})")
+        speeds = []
         for attribute, whose in (("speedup_vs_numpy", "numpy's expression"),
                                  ("speedup_vs_torch", "torch's at its best thread count")):
             speedups = [getattr(r, attribute) for r in ours if getattr(r, attribute)]
             if speedups:
-                parts.append(f"runs {_geomean(speedups):.2f}x as fast as {whose} "
-                             f"({min(speedups):.2f}x to {max(speedups):.2f}x)")
-        text = ", ".join(parts)
-        if len(parts) > 1:
-            text += " (geometric means, end to end)"
+                speeds.append(f"{_geomean(speedups):.2f}x as fast as {whose} "
+                              f"({min(speedups):.2f}x to {max(speedups):.2f}x)")
+        if speeds:
+            text += f" and runs {' and '.join(speeds)} (geometric means, end to end)"
         output = {c.name: c.output_bytes for c in cases}
         extra = [r.peak_bytes - output[r.case] for r in ours if r.peak_bytes is not None]
         if extra:
@@ -218,7 +218,7 @@ class Report:
                  f"Measured {self.date} on {m['cpu']}, {m['available_cpus']} CPUs available, "
                  f"1-minute load average {m['load_average']} at the start (a shared machine: "
                  f"read the ratios); numpy {m['numpy']}, torch {m['torch'] or 'not used'}, "
-                 f"pyflat {m['pyflat']}; "
+                 f"pyflat {m['pyflat']} (converting with: {m.get('pyflat_convert')}); "
                  f"{'scaled-down (--quick) sizes' if self.settings.quick else 'full sizes'}, "
                  f"best of {self.settings.repeat}.  Regenerate with `{self.command}`.", "",
                  f"**{self.conversion_headline()}**", ""]
