@@ -250,3 +250,31 @@ def test_conversions_is_not_with_cases(capsys):
         main(["--quick", "--conversions", "--cases", "small_f32"])
     assert exit_.value.code == 2
     assert "--conversions" in capsys.readouterr().err
+
+
+def test_torchvision_peer_runs_on_image_conversions_only():
+    """With a stand-in for torchvision's v2 functional API (torchvision is not
+    a test dependency): the row exists at torch's default thread count, only
+    on the image cases, and its result is checked."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    def to_dtype(t, dtype, scale):
+        assert dtype == torch.float32 and scale
+        return t.to(dtype).div(255)
+
+    def normalize(t, mean, std):
+        return ((t - torch.tensor(mean)[:, None, None])
+                / torch.tensor(std)[:, None, None])
+    functional = SimpleNamespace(to_dtype=to_dtype, normalize=normalize)
+    impls = [i for i in default_impls([1], torch, functional)
+             if i.name in ("torchvision", "memcpy")]
+    assert [i.threads for i in impls if i.name == "torchvision"] == [torch.get_num_threads()]
+    infos, records = run(conversion_cases(), impls, QUICK)
+    assert {r.case for r in records if r.impl == "torchvision"} == {
+        "uint8_nchw_to_f32", "uint8_nchw_normalize"}
+    skipped = {c.name: dict(c.skipped) for c in infos}
+    label = f"torchvision x{torch.get_num_threads()}"
+    assert skipped["f64_fortran_to_f32"] == {label: "not an image conversion "
+                                                    "(ToDtype + Normalize)"}
+    assert default_impls([1], None, functional) == default_impls([1], None, None)
