@@ -12,7 +12,9 @@
  *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1) (the ints, by
  *           identity, as api.flatten compares them)
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
- *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants)
+ *   kind 3, Flatten.__call__(self, x) (self.data_format is one of the constants,
+ *           and the layer's dtype casts nothing: self._cast_to is None, x is
+ *           not floating point, or has that dtype already)
  *
  * for an exact numpy.ndarray ``a``, as the Python fast paths (pyflat/api.py)
  * do: a view when ``a`` (channels_first: its transpose moving axis 1 to the
@@ -51,6 +53,7 @@ typedef struct {
 } FastFunc;
 
 static PyObject *str_data_format;  /* interned "data_format" */
+static PyObject *str_cast_to;      /* interned "_cast_to": Flatten's compute dtype, or None */
 /* api's names, interned: the settings of its small-copy fast paths, its
  * decision cache and its kernel copy, read live (tests switch them). */
 static PyObject *str_small_copy_bytes, *str_simple_copy_bytes, *str_one_thread_bytes,
@@ -367,10 +370,30 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     }
 }
 
+/* Whether a layer's call leaves the dtype of ``a`` as it is: the layer casts
+ * nothing (its _cast_to is None), ``a`` is not floating point, or it has the
+ * layer's dtype already (Keras' autocast, see pyflat/layer.py). */
+static int
+layer_keeps_dtype(PyObject *layer, PyArrayObject *a)
+{
+    PyObject *cast_to = PyObject_GetAttr(layer, str_cast_to);
+    if (cast_to == NULL) {
+        PyErr_Clear();  /* the Python implementation raises it again */
+        return 0;
+    }
+    int keeps = cast_to == Py_None
+                || (PyArray_DescrCheck(cast_to)
+                    && (PyArray_DESCR(a)->kind != 'f'
+                        || PyArray_EquivTypes(PyArray_DESCR(a), (PyArray_Descr *)cast_to)));
+    Py_DECREF(cast_to);
+    return keeps;
+}
+
 static PyObject *
 fast_layer_call(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (kwnames != NULL || nargs != 2 || !PyArray_CheckExact(args[1])) {
+    if (kwnames != NULL || nargs != 2 || !PyArray_CheckExact(args[1])
+            || !layer_keeps_dtype(args[0], (PyArrayObject *)args[1])) {
         return NULL;
     }
     PyObject *data_format = PyObject_GetAttr(args[0], str_data_format);
@@ -593,6 +616,7 @@ PyInit__fastcall(void)
     }
     static const struct { PyObject **str; const char *text; } names[] = {
         {&str_data_format, "data_format"},
+        {&str_cast_to, "_cast_to"},
         {&str_small_copy_bytes, "SMALL_COPY_BYTES"},
         {&str_simple_copy_bytes, "SIMPLE_COPY_BYTES"},
         {&str_one_thread_bytes, "ONE_THREAD_BYTES"},

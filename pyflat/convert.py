@@ -70,6 +70,17 @@ def check_casting(casting: Any) -> str:
                      f"got {casting!r}")
 
 
+def _instance(src: np.dtype, dtype: Any) -> np.dtype:
+    """``np.dtype(dtype)``, but a DType class (``np.dtypes.Float32DType``,
+    which np.dtype reads as object) as numpy's astype resolves it from ``src``."""
+    if not (isinstance(dtype, type) and issubclass(dtype, np.dtype)):
+        return np.dtype(dtype)
+    try:
+        return dtype()  # the fixed-size classes
+    except TypeError:  # flexible (StrDType, ...): sized for src, as astype does
+        return np.empty(0, src).astype(dtype).dtype
+
+
 def result_dtype(src: np.dtype, dtype: Any, casting: str) -> np.dtype:
     """The dtype of ``ref.astype(dtype)`` for ``ref`` of ``src``: any
     dtype-like numpy takes (an instance, a class from ``np.dtypes``, a scalar
@@ -79,14 +90,15 @@ def result_dtype(src: np.dtype, dtype: Any, casting: str) -> np.dtype:
     if dtype is None:
         return src
     try:
-        dt = np.empty(0, src).astype(dtype, casting="unsafe").dtype
+        dt = _instance(src, dtype)
+        if dt.itemsize == 0 and dt.kind in "SUV":  # unsized: numpy sizes it for src
+            if src.hasobject:  # ... from the values, unknown before the copy
+                raise ValueError(f"give a sized {dt.kind!r} dtype (e.g. '{dt.kind}16') "
+                                 f"for input of dtype {src}")
+            dt = np.empty(0, src).astype(dt).dtype
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"dtype: not a data type numpy can convert {src} to: {dtype!r} "
+        raise type(exc)(f"dtype: not a data type numpy can convert {src} to: {dtype!r} "
                         f"({exc})") from exc
-    if src.hasobject and dt.itemsize == 0 and dt.kind in "SUV":
-        # numpy sizes it from the values: unknown before the copy
-        raise ValueError(f"dtype: give a sized {dt.kind!r} dtype (e.g. '{dt.kind}16') "
-                         f"for input of dtype {src}")
     if not np.can_cast(src, dt, casting=casting):
         raise TypeError(f"dtype: cannot convert {src} to {dt} under casting={casting!r} "
                         f"(np.can_cast refuses it); pass casting='unsafe' to allow it")

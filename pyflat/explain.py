@@ -8,9 +8,12 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _kernel
-from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, DataFormat, as_array, batch_shape,
-                  channels_last_view, check_data_format, flatten_shape,
-                  kernel_takes_small, numpy_or_kernel)
+from numpy.typing import DTypeLike
+
+from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, Casting, DataFormat, Factor, as_array,
+                  batch_shape, channels_last_view, channels_of, check_data_format,
+                  flatten_shape, kernel_takes_small, numpy_or_kernel)
+from .convert import resolve
 from .threads import resolve_num_threads
 
 
@@ -30,7 +33,11 @@ class Plan:
     axes), its inner loop in words (``inner``), tile and SIMD variant,
     streaming stores, and how the work is split among threads.
     ``numpy_faster``: the cost model expects numpy's own copy to be faster,
-    and the public functions let numpy copy.
+    and the public functions let numpy copy.  ``conversion``: with
+    ``dtype``, ``scale`` or ``offset``, the conversion step and its SIMD
+    variant when the kernel converts in the copy (``path == "kernel"``), or
+    why numpy converts (``path == "numpy"``); the copy's plan is the one
+    above.
     """
 
     input_shape: tuple[int, ...]
@@ -59,6 +66,7 @@ class Plan:
     source_order: bool = False
     path: str = "kernel"    # what the call runs: "view", "numpy" or "kernel"
     note: str = ""          # why, when it is not the kernel
+    conversion: str = ""    # the conversion step (dtype, scale, offset) in words; "" for none
 
     def __str__(self) -> str:
         lines = [f"pyflat plan: {self.input_shape} -> {self.output_shape}, "
@@ -67,8 +75,13 @@ class Plan:
             lines.append("  zero-copy: the result is a view of the input; no kernel call")
             return "\n".join(lines)
         if self.path == "numpy":
-            lines.append(f"  copied by numpy (np.copyto), not by pyflat's kernel: {self.note}")
+            what = "converted" if self.conversion else "copied by numpy (np.copyto)"
+            lines.append(f"  {what}, not by pyflat's kernel: {self.note}")
+            if self.conversion:
+                lines.append(f"  conversion: {self.conversion}")
             return "\n".join(lines)
+        if self.conversion:
+            lines.append(f"  conversion, in the copy: {self.conversion}")
         lines.append(f"  layout after merging: shape {self.shape}")
         lines.append(f"    source strides      {self.src_strides}")
         lines.append(f"    destination strides {self.dst_strides}")
@@ -132,9 +145,13 @@ def _plan(arr: np.ndarray, view: np.ndarray, output_shape: tuple[int, ...],
 
 def explain(a: Any, *, data_format: DataFormat = "channels_last",
             start_dim: Optional[int] = None, end_dim: Optional[int] = None,
+            dtype: Optional[DTypeLike] = None, casting: Casting = "same_kind",
+            scale: Optional[Factor] = None, offset: Optional[Factor] = None,
             num_threads: Optional[int] = None) -> Plan:
     """The plan for ``batch_flatten(a, data_format=...)``, or, when
-    ``start_dim`` or ``end_dim`` is given, for ``flatten(a, start_dim, end_dim)``.
+    ``start_dim`` or ``end_dim`` is given, for ``flatten(a, start_dim, end_dim)``;
+    with ``dtype``, ``casting``, ``scale`` or ``offset`` (checked as those
+    functions check them), the plan of the conversion too.
 
     >>> print(explain(np.zeros((8, 3, 32, 32), np.uint8), data_format="channels_first"))
     """
@@ -149,6 +166,14 @@ def explain(a: Any, *, data_format: DataFormat = "channels_last",
             raise ValueError("a: expected at least 1 dimension (the batch axis), got a 0-d array")
         view, shape = channels_last_view(arr, data_format), batch_shape(arr.shape)
     plan = _plan(arr, view, shape, num_threads)
+    conversion = resolve(view.dtype, dtype, casting, scale, offset, channels_of(view))
+    if conversion is not None:  # a new array, converted (api._converted's choices)
+        text = conversion.text(view.dtype, plan.num_threads)
+        plan = replace(plan, zero_copy=False, conversion=text)
+        if conversion.fused:
+            return plan
+        return replace(plan, path="numpy", note=f"the kernel does not convert {view.dtype} "
+                                                f"to {conversion.dtype}; numpy converts")
     # The path the call really takes (api._copy's choices): no copy at all,
     # numpy's copy, or the kernel's plan above.
     if plan.zero_copy:

@@ -20,8 +20,11 @@ from typing import Any, BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
-from .api import DataFormat, batch_flatten, channels_last_view, check_data_format
+from numpy.typing import DTypeLike
+
+from .api import Casting, DataFormat, Factor, batch_flatten, channels_last_view, check_data_format
 from .atomic import name_max, atomic_output
+from .convert import Conversion, check_casting, resolve
 from .npyfile import NpyHeader, NpyFormatError, encode_header, read_header
 from .progress import Progress, check_progress, reporter
 from .tiles import Tile, TileGrid, physical_axes, read_runs
@@ -212,33 +215,55 @@ def _read_box(src_fd: int, header: NpyHeader, tile: Tile, buffer: np.ndarray) ->
     return packed.transpose(np.argsort(order))
 
 
+def _tile_factor(factor: Optional[np.ndarray], tile: Tile, channel_axis: int
+                 ) -> Optional[np.ndarray]:
+    """A per-channel factor's values for the channels in ``tile``'s box."""
+    if factor is None or len(factor) == 1:
+        return factor
+    low, high = tile.box[channel_axis]
+    return factor[low:high]
+
+
 def _copy_tiles(src_fd: int, header: NpyHeader, dst_fd: int, data_offset: int,
-                data_format: DataFormat, chunk_bytes: int,
+                data_format: DataFormat, conversion: Optional[Conversion], chunk_bytes: int,
                 update: Callable[[int], None]) -> None:
     """Flatten the source's data into the destination, one tile at a time,
-    through two buffers allocated once: the source box, the flat tile."""
+    through two buffers allocated once: the source box, the flat tile
+    (converted, with ``conversion``)."""
     dtype, itemsize = header.dtype, header.dtype.itemsize
+    result = dtype if conversion is None else conversion.dtype
     grid = TileGrid(header.shape, header.fortran_order, data_format,
-                    chunk_bytes // itemsize)
+                    chunk_bytes // max(itemsize, result.itemsize))
     rows, cols = grid.tile_size
     packed_buffer = np.empty(rows * cols * itemsize, np.uint8)
-    flat_buffer = np.empty_like(packed_buffer)  # never touched for a plain copy
+    flat_buffer = np.empty(rows * cols * result.itemsize, np.uint8)  # untouched by plain copies
+    channel_axis = len(header.shape) - 1
+    if data_format == "channels_first" and len(header.shape) > 2:
+        channel_axis = 1
     for tile in grid:
         box = _read_box(src_fd, header, tile, packed_buffer)
         flat = packed_buffer[:box.nbytes]
-        if not channels_last_view(box, data_format).flags.c_contiguous:
+        if conversion is not None:
+            flat = flat_buffer[:box.size * result.itemsize]
+            batch_flatten(box, data_format=data_format, dtype=result, casting="unsafe",
+                          scale=_tile_factor(conversion.scale, tile, channel_axis),
+                          offset=_tile_factor(conversion.offset, tile, channel_axis),
+                          out=flat.view(result).reshape(tile.shape))
+        elif not channels_last_view(box, data_format).flags.c_contiguous:
             flat = flat_buffer[:box.nbytes]
             batch_flatten(box, data_format=data_format,
                           out=flat.view(dtype).reshape(tile.shape))
-        _write_tile(dst_fd, flat, tile, grid.features, itemsize, data_offset)
+        _write_tile(dst_fd, flat, tile, grid.features, result.itemsize, data_offset)
         if tile.cols[1] == grid.features:  # the last tile of a band of rows
-            row_bytes = grid.features * itemsize
+            row_bytes = grid.features * result.itemsize
             _start_writeback(dst_fd, data_offset + tile.rows[0] * row_bytes,
                              (tile.rows[1] - tile.rows[0]) * row_bytes)
         update(box.nbytes)
 
 
 def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "channels_last",
+                 dtype: Optional[DTypeLike] = None, casting: Casting = "same_kind",
+                 scale: Optional[Factor] = None, offset: Optional[Factor] = None,
                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = False,
                  progress: Progress = None) -> FlattenResult:
     """Flatten the array in the ``.npy`` file ``src`` into a new ``.npy`` ``dst``
@@ -257,6 +282,10 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "cha
         any error or interruption ``dst`` is not created (or not replaced).
     data_format : {"channels_last", "channels_first"}
         As for :func:`pyflat.batch_flatten`.
+    dtype, casting, scale, offset
+        As for :func:`pyflat.batch_flatten`: the output is converted in the
+        copy of each chunk (``dst`` holds ``dtype``).  Checked before ``dst``
+        is created.
     chunk_bytes : int
         The size of a chunk (a tile of the output).  Two buffers of this size
         are the memory used besides the interpreter's.
@@ -288,6 +317,7 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "cha
     """
     src, dst = _path(src, "src"), _path(dst, "dst")
     data_format = check_data_format(data_format)
+    casting = check_casting(casting)  # (dtype and factors need the source's dtype: below)
     chunk_bytes = _check_chunk_bytes(chunk_bytes)
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")
@@ -303,12 +333,20 @@ def flatten_file(src: PathLike, dst: PathLike, *, data_format: DataFormat = "cha
         # The same file as checked above (not swapped meanwhile).
         _check_destination(dst, os.fstat(source.fileno()), bool(overwrite))
         shape = (header.shape[0], math.prod(header.shape[1:]))
-        file_header = encode_header(header.dtype, shape)
+        channels = header.shape[1 if data_format == "channels_first" and len(header.shape) > 2
+                                else -1]
+        conversion = resolve(header.dtype, dtype, casting, scale, offset, channels)
+        result = header.dtype if conversion is None else conversion.dtype
+        if result.hasobject:
+            raise ValueError(f"dtype: {result} holds Python objects, which a .npy file "
+                             f"stores pickled; pyflat never writes them")
+        file_header = encode_header(result, shape)
         with atomic_output(target, bool(overwrite)) as fd:
             _pwrite_all(fd, file_header, 0)
             if header.nbytes:
                 with reporter(progress, header.nbytes, os.path.basename(dst)) as update:
                     _copy_tiles(source.fileno(), header, fd, len(file_header),
-                                data_format, chunk_bytes, update)
-    return FlattenResult(src=src, dst=dst, shape=shape, dtype=header.dtype,
-                         nbytes=header.nbytes, seconds=time.perf_counter() - start)
+                                data_format, conversion, chunk_bytes, update)
+    return FlattenResult(src=src, dst=dst, shape=shape, dtype=result,
+                         nbytes=math.prod(shape) * result.itemsize,
+                         seconds=time.perf_counter() - start)

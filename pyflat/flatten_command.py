@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import NoReturn, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence, Union
 
 from .api import DATA_FORMATS, check_data_format
 from .atomic import TEMPORARY_GLOB, NotDurableError, NotDurableInterrupt
+from .convert import CASTINGS
 from .files import DEFAULT_CHUNK_BYTES, flatten_file
 
 MIB = 2**20
@@ -26,6 +27,17 @@ def _chunk_mb(text: str) -> float:
     if not (math.isfinite(value) and value * MIB >= 1):
         raise argparse.ArgumentTypeError(f"expected a positive number of MiB, got {text!r}")
     return value
+
+
+def _factor(text: str) -> Union[float, List[float]]:
+    """``--scale`` / ``--offset``: a number, or comma-separated numbers (one
+    per channel)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers "
+                                         f"(one per channel), got {text!r}") from None
+    return values[0] if len(values) == 1 and "," not in text else values
 
 
 def _data_format(text: str) -> str:
@@ -69,6 +81,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         metavar="{" + ",".join(DATA_FORMATS) + "}",
                         help="channels_first moves axis 1 last before flattening "
                              "(default: %(default)s)")
+    parser.add_argument("--dtype", default=None, metavar="DTYPE",
+                        help="convert to this numpy dtype while copying (float32, "
+                             "float16, int16, ...; default: the source's)")
+    parser.add_argument("--casting", default="same_kind", choices=CASTINGS,
+                        help="numpy's casting rule for --dtype (default: %(default)s; "
+                             "float to integer needs unsafe)")
+    parser.add_argument("--scale", type=_factor, default=None, metavar="X[,X...]",
+                        help="multiply by X (one number, or one per channel), in the "
+                             "result dtype")
+    parser.add_argument("--offset", type=_factor, default=None, metavar="X[,X...]",
+                        help="then add X (one number, or one per channel; write "
+                             "--offset=-1,0 when it starts with a minus)")
     parser.add_argument("--chunk-mb", type=_chunk_mb, default=DEFAULT_CHUNK_BYTES / MIB,
                         metavar="N", help="chunk size in MiB; memory use is about two "
                                           "chunks (default: %(default)g)")
@@ -79,7 +103,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = flatten_file(args.src, args.dst, data_format=args.data_format,
-                              chunk_bytes=int(args.chunk_mb * MIB),
+                              dtype=args.dtype, casting=args.casting, scale=args.scale,
+                              offset=args.offset, chunk_bytes=int(args.chunk_mb * MIB),
                               overwrite=args.overwrite,
                               progress=False if args.no_progress else None)
     except (NotDurableError, NotDurableInterrupt) as exc:

@@ -60,6 +60,42 @@ def _dimension(d: Any, shape: Any) -> Optional[int]:
     return value
 
 
+# Keras' policy names that are not dtype names: their compute dtype.
+_MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+
+def compute_dtype(dtype: Any) -> Optional[np.dtype]:
+    """The dtype a Keras layer ``dtype`` argument casts floating inputs to:
+    None for None; the compute dtype of a policy name, of a policy's config
+    dict, or of a policy object; else numpy's reading of it."""
+    if dtype is None:
+        return None
+    value = dtype
+    if isinstance(value, dict):  # Keras' serialized DTypePolicy
+        value = value.get("config", {}).get("name") if isinstance(
+            value.get("config"), dict) else None
+    elif hasattr(value, "compute_dtype") and not isinstance(value, (np.dtype, type)):
+        value = value.compute_dtype  # a keras.DTypePolicy
+    if isinstance(value, str):
+        value = _MIXED_POLICIES.get(value, value)
+        if value == "bfloat16" and "ml_dtypes" in sys.modules:
+            value = sys.modules["ml_dtypes"].bfloat16
+    try:
+        if value is None:
+            raise TypeError("no policy name in it")
+        return np.empty(0, dtype=value).dtype
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"dtype: expected a numpy dtype, a Keras dtype policy (name, "
+                        f"config dict or object) or None, got {dtype!r} ({exc})") from exc
+
+
+def is_floating(dtype: Any) -> bool:
+    """Whether Keras casts an input of ``dtype``: floating point (float16 to
+    float64 and longer, and ml_dtypes' bfloat16 and float8 types)."""
+    return isinstance(dtype, np.dtype) and (
+        dtype.kind == "f" or dtype.kind == "V" and dtype.name.startswith(("bfloat", "float")))
+
+
 class Flatten:
     """Flattens each sample of a batch: ``(batch, ...) -> (batch, features)``.
 
@@ -74,9 +110,17 @@ class Flatten:
         Case-insensitive.  ``None``: Keras' ``keras.config.image_data_format()``
         when Keras is already imported, else ``"channels_last"`` (read once,
         here, as Keras does).
-    name, trainable, dtype
+    dtype : data-type, Keras dtype policy, or None
+        Keras' meaning of a layer's ``dtype``: floating-point inputs are cast
+        to its compute dtype (numpy's ``astype``, fused into the copy), other
+        inputs pass unchanged.  A numpy dtype-like, a Keras policy name
+        (``"float32"``, ``"mixed_float16"``: float16), its config dict (what
+        Keras' ``get_config`` gives) or a policy object.  ``None``: no cast
+        (Keras' ``None`` means its global policy instead, float32 by
+        default).  Kept as given, so that configs round-trip.
+    name, trainable
         Keras' layer arguments, kept so that configs round-trip; they change
-        nothing here (the result always has the input's dtype).
+        nothing here.
 
     >>> Flatten()(np.zeros((2, 3, 4))).shape
     (2, 12)
@@ -94,14 +138,35 @@ class Flatten:
         self.trainable = trainable
         self.dtype = dtype
 
+    @property
+    def dtype(self) -> Any:
+        """The ``dtype`` argument, as given (see the class docstring)."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, dtype: Any) -> None:
+        # _cast_to, the compute dtype (None: no cast), is what calls read; the
+        # C entry of __call__ (pyflat/_fastcall.c) reads it too.
+        self._cast_to = compute_dtype(dtype)
+        self._dtype = dtype
+
     # -- Keras ------------------------------------------------------------------
 
     def __call__(self, x: Any) -> NDArray[Any]:
-        if type(x) is _ndarray and self.data_format is CHANNELS_LAST and x.flags.c_contiguous:
+        if (type(x) is _ndarray and self.data_format is CHANNELS_LAST and self._cast_to is None
+                and x.flags.c_contiguous):
             try:  # the common call, a view, at close to numpy's cost
                 return x.reshape(len(x), -1)
             except (TypeError, ValueError):
                 pass  # 0-d, or an empty batch: batch_flatten says what to do
+        cast_to = self._cast_to
+        if cast_to is not None and not isinstance(x, np.ndarray):
+            x = as_array(x, "x")  # (an ndarray subclass, masked arrays too, is kept)
+        if cast_to is not None and is_floating(x.dtype):
+            # Keras' autocast: floating inputs to the compute dtype, unsafe as
+            # Keras' cast is (float -> int truncates); other inputs as they are.
+            return batch_flatten(x, data_format=self.data_format, dtype=cast_to,
+                                 casting="unsafe")
         return batch_flatten(x, data_format=self.data_format)
 
     def compute_output_shape(self, input_shape: Sequence[Optional[int]]
@@ -147,7 +212,8 @@ class Flatten:
         return hash(type(self))
 
     def __repr__(self) -> str:
-        return f"Flatten(data_format={self.data_format!r})"
+        dtype = "" if self.dtype is None else f", dtype={self.dtype!r}"
+        return f"Flatten(data_format={self.data_format!r}{dtype})"
 
     # -- scikit-learn -------------------------------------------------------------
 

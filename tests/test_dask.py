@@ -274,3 +274,40 @@ def test_unknown_feature_size_is_refused():
     x = x[:, x[0] >= 0]
     with pytest.raises(ValueError, match="axis 1 is unknown"):
         pfd.batch_flatten(x)
+
+
+# --- conversion (issue 14) ------------------------------------------------------
+
+@pytest.mark.parametrize("chunks", list(CHUNKINGS.values()), ids=list(CHUNKINGS))
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_batch_flatten_converts_like_pyflat(chunks, data_format):
+    x = (np.arange(math.prod(SHAPE)) % 251).astype(np.uint8).reshape(SHAPE)
+    channels = SHAPE[1] if data_format == "channels_first" else SHAPE[-1]
+    kwargs = dict(dtype=np.float32, scale=[0.5 + k for k in range(channels)], offset=-1.0)
+    result = pfd.batch_flatten(da.from_array(x, chunks=chunks), data_format=data_format,
+                               **kwargs)
+    assert result.dtype == np.float32
+    want = pyflat.batch_flatten(x, data_format=data_format, **kwargs)
+    assert result.compute(scheduler=get_sync).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("start, end", [(0, -1), (1, 2), (0, 1), (2, 2), (1, 1)])
+def test_flatten_converts_like_pyflat(start, end):
+    x = (np.arange(math.prod(SHAPE)) % 251).astype(np.int16).reshape(SHAPE)
+    d = da.from_array(x, chunks=CHUNKINGS["all-split"])
+    for kwargs in (dict(dtype=np.float64), dict(dtype=np.float16, scale=list(range(10))),
+                   dict(offset=3)):
+        result = pfd.flatten(d, start, end, **kwargs)
+        want = pyflat.flatten(x, start, end, **kwargs)
+        assert result.dtype == want.dtype and result.shape == want.shape
+        assert result.compute(scheduler=get_sync).tobytes() == want.tobytes(), kwargs
+
+
+def test_conversion_errors_are_raised_at_graph_time():
+    d = da.zeros(SHAPE, chunks=CHUNKINGS["all-split"], dtype=np.float64)
+    with pytest.raises(TypeError, match="casting"):
+        pfd.batch_flatten(d, dtype=np.int8)
+    with pytest.raises(ValueError, match="scale"):
+        pfd.batch_flatten(d, data_format="channels_first", scale=[1.0, 2.0])
+    with pytest.raises(ValueError, match="offset.*NaN"):
+        pfd.flatten(d, offset=float("nan"))

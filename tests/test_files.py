@@ -368,3 +368,38 @@ def test_bad_paths(src):
 def test_exported():
     assert pyflat.flatten_file is flatten_file
     assert "flatten_file" in pyflat.__all__
+
+
+# --- conversion (issue 14) ------------------------------------------------------
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("chunk_bytes", [1, 100, 2**20])
+@pytest.mark.parametrize("src_dtype, dtype", [(np.uint8, np.float32), (np.float64, np.float16),
+                                              (np.int16, np.int64), (np.float32, np.complex64)])
+def test_converts_as_batch_flatten_does(tmp_path, order, data_format, chunk_bytes, src_dtype,
+                                        dtype):
+    rng = np.random.default_rng(14)
+    a = np.asarray(rng.integers(0, 200, (5, 3, 4, 6)), dtype=src_dtype, order=order)
+    channels = 3 if data_format == "channels_first" else 6
+    kwargs = dict(dtype=dtype, scale=list(range(1, channels + 1)), offset=2)
+    src, dst = tmp_path / "src.npy", tmp_path / "dst.npy"
+    save(src, a)
+    result = flatten_file(src, dst, data_format=data_format, chunk_bytes=chunk_bytes,
+                          progress=False, **kwargs)
+    want = pyflat.batch_flatten(a, data_format=data_format, **kwargs)
+    got = np.load(dst)
+    assert got.dtype == np.dtype(dtype) and got.tobytes() == want.tobytes()
+    assert result.dtype == np.dtype(dtype) and result.nbytes == want.nbytes
+
+
+def test_conversion_errors_leave_no_destination(tmp_path):
+    src, dst = tmp_path / "src.npy", tmp_path / "dst.npy"
+    save(src, np.ones((4, 3)))
+    for kwargs, exc, words in [(dict(dtype=np.int8), TypeError, "casting"),
+                               (dict(casting="maybe"), ValueError, "casting"),
+                               (dict(dtype=np.float32, offset=[1.0, 2.0]), ValueError, "offset"),
+                               (dict(dtype=object, casting="unsafe"), ValueError, "dtype")]:
+        with pytest.raises(exc, match=words):
+            flatten_file(src, dst, progress=False, **kwargs)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["src.npy"]

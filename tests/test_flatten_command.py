@@ -323,3 +323,36 @@ def test_memory_600_mb_and_speed_against_cp(tmp_path):
     ours = _seconds(command(src, dst, "--data-format", "channels_first", "--chunk-mb", 32))
     print(f"{size:.0f} MB: cp {size / cp:.0f} MB/s, cp + sync {size / cp_sync:.0f} MB/s, "
           f"pyflat flatten (fsync'd, whole process) {size / ours:.0f} MB/s")
+
+
+# --- --dtype, --casting, --scale, --offset (issue 14) ---------------------------------
+
+def test_dtype_scale_and_offset_convert_the_output(tmp_path, capsys):
+    import pyflat
+    x = (np.arange(6 * 3 * 5 * 4) % 251).astype(np.uint8).reshape(6, 3, 5, 4)
+    src, dst = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(src, np.asfortranarray(x))
+    assert main(["flatten", str(src), str(dst), "--data-format", "channels_first",
+                 "--dtype", "float32", "--scale", "0.5,0.25,2", "--offset=-1",
+                 "--chunk-mb", "0.0001", "--no-progress"]) == 0
+    want = pyflat.batch_flatten(x, data_format="channels_first", dtype=np.float32,
+                                scale=[0.5, 0.25, 2.0], offset=-1.0)
+    assert np.load(dst).tobytes() == want.tobytes() and np.load(dst).dtype == np.float32
+    assert "float32" in capsys.readouterr().out
+
+
+def test_dtype_refused_by_casting_is_a_one_line_error(tmp_path, capsys):
+    src, dst = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(src, np.ones((4, 3)))
+    assert main(["flatten", str(src), str(dst), "--dtype", "int16"]) == 2
+    err = capsys.readouterr().err
+    assert "casting" in err and len(err.strip().splitlines()) == 1 and not dst.exists()
+    assert main(["flatten", str(src), str(dst), "--dtype", "int16", "--casting", "unsafe",
+                 "--no-progress"]) == 0
+    assert np.load(dst).dtype == np.int16
+    with pytest.raises(SystemExit) as exit_status:  # argparse's error, one line too
+        main(["flatten", str(src), str(dst), "--dtype", "float32", "--scale", "x"])
+    assert exit_status.value.code == 2 and "--scale" in capsys.readouterr().err
+    assert main(["flatten", str(src), str(dst), "--dtype", "float32", "--scale", "1,2",
+                 "--overwrite"]) == 2
+    assert "scale" in capsys.readouterr().err

@@ -113,3 +113,42 @@ def test_bad_batches_are_named_by_index():
 def test_exported():
     assert pyflat.iter_flatten is iter_flatten
     assert "iter_flatten" in pyflat.__all__
+
+
+# --- conversion (issue 14) ------------------------------------------------------
+
+@pytest.mark.parametrize("reuse_output", [False, True])
+def test_converts_each_batch_as_batch_flatten_does(reuse_output):
+    rng = np.random.default_rng(14)
+    images = [rng.integers(0, 256, (n, 3, 4, 5), dtype=np.uint8) for n in (8, 8, 3)]
+    kwargs = dict(dtype=np.float32, scale=[1 / 0.229, 1 / 0.224, 1 / 0.225],
+                  offset=[-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225])
+    results = []
+    for result in iter_flatten(images, data_format="channels_first",
+                               reuse_output=reuse_output, **kwargs):
+        assert result.dtype == np.float32
+        results.append(result.copy())
+    for image, result in zip(images, results):
+        want = np.moveaxis(image, 1, -1).astype(np.float32)
+        want = want * np.asarray(kwargs["scale"], np.float32) + np.asarray(kwargs["offset"],
+                                                                            np.float32)
+        assert result.tobytes() == want.reshape(len(image), -1).tobytes()
+
+
+def test_reuse_output_keeps_an_array_of_the_result_dtype():
+    a = np.ones((4, 3, 2), np.float64)
+    outputs = list(map(id, iter_flatten([a, a[:, ::-1]], dtype=np.float16,
+                                        reuse_output=True)))
+    assert outputs[0] == outputs[1]
+
+
+def test_conversion_arguments_are_checked():
+    with pytest.raises(ValueError, match="casting"):
+        iter_flatten([], casting="sometimes")
+    with pytest.raises(TypeError, match="dtype"):
+        iter_flatten([], dtype="no such type")
+    batches_ = iter_flatten([np.ones((2, 3), np.float64)], dtype=np.int8)
+    with pytest.raises(TypeError, match="casting"):
+        next(batches_)
+    with pytest.raises(ValueError, match="scale"):
+        next(iter_flatten([np.ones((2, 3))], scale=[1.0, 2.0]))
