@@ -33,13 +33,15 @@ def _simd() -> str:
 
 
 def _convert_loop() -> Optional[str]:
-    """The loop pyflat converts uint8 images to float32 with here (which
-    kernel, which SIMD), or None before issue 14's kernel binding."""
-    from pyflat import _kernel
-    convert_text = getattr(_kernel, "convert_text", None)
-    if convert_text is None:
+    """The conversion step of uint8 images to float32 / 255 here (which loop,
+    which SIMD, or the numpy stand-in), as explain() says; None before
+    issue 14's API."""
+    try:
+        plan = pyflat.explain(np.zeros((2, 3, 64, 64), np.uint8),
+                              data_format="channels_first", dtype=np.float32, scale=1 / 255)
+    except TypeError:  # no dtype= yet
         return None
-    return str(convert_text(np.dtype(np.uint8), np.dtype(np.float32), True, False))
+    return str(plan.conversion)
 
 
 def describe(torch: Any = None) -> dict[str, Any]:
