@@ -228,7 +228,13 @@ class Report:
                   "- **limit x1**: the traffic limit at one thread: memcpy's time for the "
                   "output's bytes x (bytes read + written) / (2 x output bytes); the "
                   "implementation columns are fractions of it (of the limit with as many "
-                  "threads), `best`: the faster thread count.",
+                  "threads), `best`: the faster thread count. Above 100%: faster than "
+                  "that limit, which it can be: libc's memcpy writes with ordinary stores "
+                  "below its non-temporal threshold (for glibc, hundreds of MB on large "
+                  "caches), so each destination line is also read, while a kernel that "
+                  "streams its output with non-temporal stores does not read it; and the "
+                  "converting call's working set differs from memcpy's next to the "
+                  "last-level cache.",
                   "- **targets**: issue 14's, at one thread: "
                   + ", ".join(text for text, _, _, _ in CONVERSION_TARGETS)
                   + "; the limit is memcpy between touched buffers, so pyflat-kernel (into a "
