@@ -229,12 +229,12 @@ class Report:
                   "output's bytes x (bytes read + written) / (2 x output bytes); the "
                   "implementation columns are fractions of it (of the limit with as many "
                   "threads), `best`: the faster thread count. Above 100%: faster than "
-                  "that limit, which it can be: libc's memcpy writes with ordinary stores "
-                  "below its non-temporal threshold (for glibc, hundreds of MB on large "
-                  "caches), so each destination line is also read, while a kernel that "
-                  "streams its output with non-temporal stores does not read it; and the "
-                  "converting call's working set differs from memcpy's next to the "
-                  "last-level cache.",
+                  "that limit, which is a reference, not a bound: libc's memcpy may write "
+                  "with ordinary stores (glibc does below its non-temporal threshold), "
+                  "reading each destination line first, where a kernel streaming its "
+                  "output does not; and with outputs of tens of MB the working sets of "
+                  "memcpy and of the conversion sit differently in the last-level cache "
+                  "(the two effects are not separated here).",
                   "- **targets**: issue 14's, at one thread: "
                   + ", ".join(text for text, _, _, _ in CONVERSION_TARGETS)
                   + "; the limit is memcpy between touched buffers, so pyflat-kernel (into a "
