@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pyflat.bench.cases import Case, channels_last_view
+from pyflat.bench.conversion import exact_result
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -15,7 +16,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def case_input(request: pytest.FixtureRequest):
-    """``case_input(case)`` -> (input, numpy's flattened result).
+    """``case_input(case)`` -> (input, numpy's flattened result, converted
+    with pyflat's meaning for a conversion case).
 
     Only the latest case is kept: the tests run case after case, and the
     full-size inputs are hundreds of megabytes.
@@ -27,8 +29,8 @@ def case_input(request: pytest.FixtureRequest):
         if case.name not in latest:
             latest.clear()
             a = case.make(quick=quick)
-            reference = np.ascontiguousarray(channels_last_view(a, case.data_format))
-            latest[case.name] = (a, reference.reshape(a.shape[0], -1))
+            flat = np.ascontiguousarray(channels_last_view(a, case.data_format))
+            latest[case.name] = (a, exact_result(flat, case.convert))
         return latest[case.name]
 
     return build

@@ -4,19 +4,24 @@ pytest-benchmark suite in ``bench/``.
 A case is an input layout users really feed a flatten: a base array of some
 shape and dtype, filled with random values (so every page is touched), then
 turned into the view to flatten (a transpose, a slice, ...).  Each case has
-a full-size shape and a scaled-down one for ``--quick``.
+a full-size shape and a scaled-down one for ``--quick``.  A conversion case
+also converts while flattening (issue 14): its :class:`Conversion` says to
+what, and what users write instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
 from pyflat.api import DataFormat
 
-__all__ = ["Case", "CASES", "case_names", "select_cases", "channels_last_view"]
+from .conversion import Conversion
+
+__all__ = ["Case", "CASES", "case_names", "select_cases", "conversion_cases",
+           "channels_last_view"]
 
 Layout = Callable[[np.ndarray], np.ndarray]
 
@@ -43,6 +48,8 @@ class Case:
         How the input is flattened.
     layout : callable
         Turns the C-ordered base array into the input (a view of it).
+    convert : Conversion or None
+        What the flattened result is converted to; None: a plain copy.
     """
 
     name: str
@@ -52,6 +59,12 @@ class Case:
     quick_shape: tuple[int, ...]
     data_format: DataFormat = "channels_last"
     layout: Layout = _same
+    convert: Optional[Conversion] = None
+
+    @property
+    def result_dtype(self) -> np.dtype:
+        """The dtype of the flattened result."""
+        return np.dtype(self.convert.dtype if self.convert else self.dtype)
 
     def make(self, quick: bool = False, seed: int = 0) -> np.ndarray:
         """The input array (random values, reproducible from ``seed``)."""
@@ -87,6 +100,64 @@ def channels_last_view(a: np.ndarray, data_format: DataFormat) -> np.ndarray:
 
 
 f16, f32, f64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+# -- what users write for the conversion cases ----------------------------------
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, per RGB channel
+MEAN32, STD32 = np.array(MEAN, np.float32), np.array(STD, np.float32)
+
+
+def _torch_normalize(torch: Any, t: Any) -> Any:
+    mean = torch.tensor(MEAN, dtype=torch.float32)[:, None, None]
+    std = torch.tensor(STD, dtype=torch.float32)[:, None, None]
+    return torch.flatten(t.float().div(255).sub(mean).div(std).permute(0, 2, 3, 1), 1)
+
+
+def _torchvision_normalize(torch: Any, functional: Any, t: Any) -> Any:
+    images = functional.to_dtype(t, torch.float32, scale=True)
+    return torch.flatten(functional.normalize(images, list(MEAN), list(STD))
+                         .permute(0, 2, 3, 1), 1)
+
+
+TO_UNIT = Conversion(
+    f32, scale=1 / 255, factors_text="scale=1/255",
+    numpy=lambda x: np.moveaxis(x, 1, -1).reshape(len(x), -1).astype(np.float32) / 255,
+    numpy_text="np.moveaxis(x, 1, -1).reshape(n, -1).astype(np.float32) / 255",
+    torch=lambda torch, t: torch.flatten(t.permute(0, 2, 3, 1), 1).float().div(255),
+    torch_text="torch.flatten(t.permute(0, 2, 3, 1), 1).float().div(255)",
+    torchvision=lambda torch, functional, t: torch.flatten(
+        functional.to_dtype(t, torch.float32, scale=True).permute(0, 2, 3, 1), 1),
+    torchvision_text="torch.flatten(v2.functional.to_dtype(t, torch.float32, scale=True)"
+                     ".permute(0, 2, 3, 1), 1)")
+
+NORMALIZE = Conversion(
+    f32, scale=tuple(1 / (255 * s) for s in STD),
+    offset=tuple(-m / s for m, s in zip(MEAN, STD)),
+    factors_text="scale=1/(255*std), offset=-mean/std",
+    numpy=lambda x: ((np.moveaxis(x, 1, -1).astype(np.float32) / 255 - MEAN32) / STD32
+                     ).reshape(len(x), -1),
+    numpy_text="((np.moveaxis(x, 1, -1).astype(np.float32) / 255 - mean) / std)"
+               ".reshape(n, -1)",
+    torch=_torch_normalize,
+    torch_text="torch.flatten(t.float().div(255).sub(mean[:, None, None])"
+               ".div(std[:, None, None]).permute(0, 2, 3, 1), 1)",
+    torchvision=_torchvision_normalize,
+    torchvision_text="torch.flatten(v2.functional.normalize(v2.functional.to_dtype("
+                     "t, torch.float32, scale=True), mean, std).permute(0, 2, 3, 1), 1)")
+
+TO_F32 = Conversion(
+    f32,
+    numpy=lambda x: np.ascontiguousarray(x, dtype=np.float32),
+    numpy_text="np.ascontiguousarray(x, dtype=np.float32)",
+    torch=lambda torch, t: t.float().contiguous(),
+    torch_text="t.float().contiguous()")
+
+AUDIO_TO_UNIT = Conversion(
+    f32, scale=1 / 32768, factors_text="scale=1/32768",
+    numpy=lambda x: np.moveaxis(x, 1, -1).reshape(len(x), -1).astype(np.float32) / 32768,
+    numpy_text="np.moveaxis(x, 1, -1).reshape(n, -1).astype(np.float32) / 32768",
+    torch=lambda torch, t: torch.flatten(t.permute(0, 2, 1), 1).float().div(32768),
+    torch_text="torch.flatten(t.permute(0, 2, 1), 1).float().div(32768)")
 
 CASES: tuple[Case, ...] = (
     Case("nchw_f32_cf", "float32 NCHW feature maps", f32,
@@ -141,11 +212,28 @@ CASES: tuple[Case, ...] = (
          layout=lambda a: a.transpose(0, 3, 1, 2)),
     Case("f32_2d_cf", "float32 2-d, channels_first (nothing to move: zero-copy)", f32,
          (8192, 1024), (1024, 1024), "channels_first"),
+    # Issue 14: converting while flattening (outputs of 25 to 40 MB).
+    Case("uint8_nchw_to_f32", "uint8 NCHW images to float32 NHWC features / 255",
+         np.dtype(np.uint8), (64, 3, 224, 224), (8, 3, 224, 224), "channels_first",
+         convert=TO_UNIT),
+    Case("uint8_nchw_normalize", "the same, normalised per channel (ImageNet mean, std)",
+         np.dtype(np.uint8), (64, 3, 224, 224), (8, 3, 224, 224), "channels_first",
+         convert=NORMALIZE),
+    Case("f64_fortran_to_f32", "float64 Fortran-ordered table, 16 columns, to float32",
+         f64, (400_000, 16), (50_000, 16), layout=np.asfortranarray, convert=TO_F32),
+    Case("int16_audio_to_f32", "int16 stereo audio (N, C, T) to interleaved float32 / 32768",
+         np.dtype(np.int16), (32, 2, 96000), (4, 2, 96000), "channels_first",
+         convert=AUDIO_TO_UNIT),
 )
 
 
 def case_names() -> list[str]:
     return [case.name for case in CASES]
+
+
+def conversion_cases() -> list[Case]:
+    """The cases that convert while flattening (issue 14)."""
+    return [case for case in CASES if case.convert is not None]
 
 
 def select_cases(names: Iterable[str] | None = None) -> list[Case]:

@@ -1,7 +1,8 @@
 """``pyflat bench``: time pyflat against numpy, torch and memcpy on the case
 catalog, print a table and what its labels mean, and write the measurements
 as JSON and a plot (PNG) into ./pyflat-bench/ (or where --out, --json and
---plot say), and Markdown when asked."""
+--plot say), and Markdown when asked.  The conversion cases (issue 14) also
+compare pyflat with what users write in numpy, torch and torchvision."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from pyflat.progress import tqdm_class
 from pyflat.threads import MAX_THREADS, available_cpus
 
 from . import fuzz_command
-from .cases import CASES, Case, select_cases
+from .cases import CASES, Case, conversion_cases, select_cases
 from .impls import default_impls, import_torch
 from .machine import describe
 from .output import write_atomic
-from .report import Report
+from .report import CONVERSIONS, Report
 from .runner import Settings, WrongResult, run, step_count
 
 __all__ = ["main", "parser"]
@@ -79,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                         "(needs matplotlib; default: DIR/results.png when it is installed)")
     p.add_argument("--markdown", metavar="PATH",
                    help="write a RESULTS.md-style report (links the --plot PNG)")
+    p.add_argument("--conversions", action="store_true",
+                   help="only the conversion cases (issue 14); with --markdown, write (or "
+                        "replace) only their section of the file")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--pipeline", action="store_true",
                    help="instead: small inputs and repeated calls (per-call cost, items/s, "
@@ -162,6 +166,24 @@ def _progress_bar(total: int) -> tuple[Callable[[str], None], Callable[[], None]
     return step, close
 
 
+def _markdown(path: str, report: Report, plot_path: Optional[str], conversions: bool) -> str:
+    """The new text of the Markdown file at ``path``: with ``conversions``,
+    the file as it is with the conversions' section replaced; otherwise the
+    full report, keeping the sections of --pipeline and --conversions that
+    this run did not measure."""
+    if conversions:
+        try:
+            with open(path, encoding="utf-8") as f:
+                existing = f.read()
+        except FileNotFoundError:
+            existing = ""
+        target = (os.path.relpath(plot_path, os.path.dirname(os.path.abspath(path)))
+                  if plot_path else None)
+        return CONVERSIONS.merge(existing, report.conversion_section(target))
+    from .pipeline import keep_section
+    return keep_section(path, CONVERSIONS.keep(path, report.markdown(plot_path, path)))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--pipeline" in argv:  # its own options: see pipeline.py
@@ -173,12 +195,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for case in CASES:
             print(f"{case.name:22} {case.data_format:15} {case.description}")
         return 0
+    if args.conversions and args.cases:
+        p.error("--conversions: not with --cases (it selects the conversion cases)")
     _check_outputs(p, args)
     fuzzed = fuzz_command.maybe_run(p, args, argv)
     if fuzzed is not None:
         return fuzzed
 
-    cases = args.cases or select_cases()
+    cases = conversion_cases() if args.conversions else args.cases or select_cases()
     torch = None if args.no_torch else import_torch()
     impls = default_impls(args.threads or sorted({1, available_cpus()}), torch)
     settings = Settings(quick=args.quick,
@@ -212,9 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .plot import render_png
         outputs[plot_path] = render_png(report)
     if args.markdown:
-        from .pipeline import keep_section  # the --pipeline section survives a rewrite
-        outputs[args.markdown] = keep_section(args.markdown,
-                                              report.markdown(plot_path, args.markdown))
+        outputs[args.markdown] = _markdown(args.markdown, report, plot_path, args.conversions)
     for path, data in outputs.items():
         write_atomic(path, data)
         print(f"wrote {os.path.abspath(path)}")

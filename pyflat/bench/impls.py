@@ -1,7 +1,11 @@
 """The implementations timed side by side: pyflat (allocating, and into a
-preallocated ``out=``), numpy, torch when it is installed, and ``memcpy`` of
-the same number of bytes, the physical limit every other figure is a fraction
-of.
+preallocated ``out=``), numpy, torch when it is installed, torchvision on the
+image conversion cases when it is installed, and ``memcpy`` of the output's
+bytes, the physical limit every other figure is a fraction of.
+
+On a conversion case (:attr:`Case.convert`) pyflat is called with the
+case's ``dtype``/``scale``/``offset``, and numpy, torch and torchvision run
+what users write instead (the case's expressions).
 
 Each :class:`Impl` turns an input into a zero-argument callable that does the
 work once, so the timing loop measures nothing but the work; the setup
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import inspect
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,11 +25,10 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import numpy as np
 
 import pyflat
-from pyflat.api import DataFormat
+from .cases import Case, channels_last_view
 
-from .cases import channels_last_view
-
-__all__ = ["Impl", "default_impls", "import_torch", "ParallelMemcpy"]
+__all__ = ["Impl", "Unsupported", "default_impls", "import_torch", "import_torchvision",
+           "ParallelMemcpy", "output_nbytes"]
 
 Work = Callable[[], Any]
 
@@ -33,56 +37,90 @@ def _no_setting(threads: int) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
+class Unsupported(Exception):
+    """Raised by ``prepare`` when this implementation cannot take the case
+    here, saying why (for the report): pyflat without the conversion API."""
+
+
 @dataclass(frozen=True)
 class Impl:
     """One way of flattening, at a given number of threads.
 
-    ``prepare(a, data_format, threads)`` returns the callable to time, whose
-    result is the flattened array (``None`` for memcpy), or ``None`` when this
-    implementation cannot take the input (``cannot`` says which inputs, for
-    the report).  ``setting(threads)`` is entered around the timing (torch's
-    process-wide thread count).  ``traced``: its allocations are visible to
-    ``tracemalloc`` (numpy's are, torch's are not).
+    ``prepare(a, case, threads)`` returns the callable to time, whose result
+    is the flattened (and, for a conversion case, converted) array (``None``
+    for memcpy), or ``None`` when this implementation cannot take the input
+    (``cannot`` says which inputs, for the report), or raises
+    :class:`Unsupported` saying why.  ``setting(threads)`` is entered around
+    the timing (torch's process-wide thread count).  ``traced``: its
+    allocations are visible to ``tracemalloc`` (numpy's are, torch's are
+    not).  ``exact``: its result has pyflat's meaning bit for bit; a peer
+    running its own expression on a conversion case is not (it may round
+    differently in the last bits).
     """
 
     name: str
     threads: int
-    prepare: Callable[[np.ndarray, DataFormat, int], Optional[Work]]
+    prepare: Callable[[np.ndarray, Case, int], Optional[Work]]
     traced: bool = False
     setting: Callable[[int], ContextManager[None]] = _no_setting
     cannot: str = ""
+    exact: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.name} x{self.threads}"
 
-    def work(self, a: np.ndarray, data_format: DataFormat) -> Optional[Work]:
-        return self.prepare(a, data_format, self.threads)
+    def work(self, a: np.ndarray, case: Case) -> Optional[Work]:
+        return self.prepare(a, case, self.threads)
 
 
-def output_nbytes(a: np.ndarray) -> int:
-    """Bytes of the flattened output (the same as of the input)."""
-    return a.size * a.itemsize
+def output_nbytes(a: np.ndarray, case: Optional[Case] = None) -> int:
+    """Bytes of the flattened output: as many elements as the input, of the
+    case's result dtype (the input's without a case)."""
+    return a.size * (case.result_dtype.itemsize if case else a.itemsize)
 
 
 # -- pyflat ------------------------------------------------------------------
 
-def _pyflat(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
-    return lambda: pyflat.batch_flatten(a, data_format=data_format, num_threads=threads)
+def _conversion_kwargs(case: Case) -> dict[str, Any]:
+    """pyflat's conversion arguments for ``case`` ({} for a plain copy).
+
+    Raises
+    ------
+    Unsupported
+        When this pyflat's ``batch_flatten`` has no ``dtype=`` (issue 14 not
+        merged): the row fails saying so, and the rest of the run goes on.
+    """
+    if case.convert is None:
+        return {}
+    if "dtype" not in inspect.signature(pyflat.batch_flatten).parameters:
+        raise Unsupported(f"pyflat {pyflat.__version__} has no batch_flatten(dtype=...) "
+                          "yet (issue 14's conversion API)")
+    return case.convert.kwargs()
 
 
-def _pyflat_kernel(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
-    out = np.empty((a.shape[0], math.prod(a.shape[1:])), a.dtype)
+def _pyflat(a: np.ndarray, case: Case, threads: int) -> Work:
+    kwargs = _conversion_kwargs(case)
+    return lambda: pyflat.batch_flatten(a, data_format=case.data_format, num_threads=threads,
+                                        **kwargs)
+
+
+def _pyflat_kernel(a: np.ndarray, case: Case, threads: int) -> Work:
+    kwargs = _conversion_kwargs(case)
+    out = np.empty((a.shape[0], math.prod(a.shape[1:])), case.result_dtype)
     out.reshape(-1).view(np.uint8).fill(0)  # touch the pages (any dtype): the kernel
     # alone is timed, not page faults
-    return lambda: pyflat.batch_flatten(a, data_format=data_format, out=out,
-                                        num_threads=threads)
+    return lambda: pyflat.batch_flatten(a, data_format=case.data_format, out=out,
+                                        num_threads=threads, **kwargs)
 
 
 # -- numpy -------------------------------------------------------------------
 
-def _numpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
-    view = channels_last_view(a, data_format)
+def _numpy(a: np.ndarray, case: Case, threads: int) -> Work:
+    if case.convert is not None:
+        convert = case.convert.numpy
+        return lambda: convert(a)
+    view = channels_last_view(a, case.data_format)
     n = a.shape[0]
     return lambda: np.ascontiguousarray(view).reshape(n, -1)
 
@@ -98,16 +136,39 @@ def import_torch() -> Any:
     return torch
 
 
-def _torch_prepare(torch: Any) -> Callable[[np.ndarray, DataFormat, int], Optional[Work]]:
-    def prepare(a: np.ndarray, data_format: DataFormat, threads: int) -> Optional[Work]:
+def import_torchvision() -> Any:
+    """torchvision's ``transforms.v2.functional``, or ``None`` when
+    torchvision is not installed."""
+    try:
+        from torchvision.transforms.v2 import functional
+    except ImportError:
+        return None
+    return functional
+
+
+def _torch_prepare(torch: Any) -> Callable[[np.ndarray, Case, int], Optional[Work]]:
+    def prepare(a: np.ndarray, case: Case, threads: int) -> Optional[Work]:
         if any(stride < 0 for stride in a.strides):
             return None  # torch tensors cannot have negative strides
         if a.dtype.kind in "VSU":
             return None  # nor records or strings
         t = torch.from_numpy(a)
-        if data_format == "channels_first" and t.ndim > 2:
+        if case.convert is not None and case.convert.torch is not None:
+            convert = case.convert.torch
+            return lambda: convert(torch, t).numpy()
+        if case.data_format == "channels_first" and t.ndim > 2:
             t = t.movedim(1, -1)
         return lambda: torch.flatten(t, 1).contiguous().numpy()
+    return prepare
+
+
+def _torchvision_prepare(torch: Any, functional: Any
+                         ) -> Callable[[np.ndarray, Case, int], Optional[Work]]:
+    def prepare(a: np.ndarray, case: Case, threads: int) -> Optional[Work]:
+        if case.convert is None or case.convert.torchvision is None:
+            return None  # only image conversions
+        convert, t = case.convert.torchvision, torch.from_numpy(a)
+        return lambda: convert(torch, functional, t).numpy()
     return prepare
 
 
@@ -157,27 +218,33 @@ class ParallelMemcpy:
             future.result()
 
 
-def _memcpy(a: np.ndarray, data_format: DataFormat, threads: int) -> Work:
-    return ParallelMemcpy(output_nbytes(a), threads)
+def _memcpy(a: np.ndarray, case: Case, threads: int) -> Work:
+    return ParallelMemcpy(output_nbytes(a, case), threads)
 
 
 # -- the set timed ----------------------------------------------------------
 
-def default_impls(threads: list[int], torch: Any = "import") -> list[Impl]:
+def default_impls(threads: list[int], torch: Any = "import",
+                  torchvision: Any = "import") -> list[Impl]:
     """The implementations timed, in report order.
 
     pyflat and memcpy run at every count in ``threads``; numpy has one
     thread; torch, when ``torch`` (a module, ``"import"`` to import it, or
-    ``None``) is available, runs with 1 thread and with its default count.
+    ``None``) is available, runs with 1 thread and with its default count;
+    torchvision (its ``transforms.v2.functional``, ``"import"`` or ``None``;
+    only with torch) with torch's default count, on image conversions.
     memcpy runs at 1 thread and at every count above, so every row has its
     denominator.
     """
     if torch == "import":
         torch = import_torch()
+    if torchvision == "import":
+        torchvision = import_torchvision() if torch is not None else None
     counts = sorted(set(threads))
     memcpy_counts = {1, *counts}
-    impls = [Impl("pyflat", t, _pyflat, traced=True) for t in counts]
-    impls += [Impl("pyflat-kernel", t, _pyflat_kernel, traced=True) for t in counts]
+    impls = [Impl("pyflat", t, _pyflat, traced=True, exact=True) for t in counts]
+    impls += [Impl("pyflat-kernel", t, _pyflat_kernel, traced=True, exact=True)
+              for t in counts]
     impls.append(Impl("numpy", 1, _numpy, traced=True))
     if torch is not None:
         torch_counts = {1, torch.get_num_threads()}
@@ -185,5 +252,10 @@ def default_impls(threads: list[int], torch: Any = "import") -> list[Impl]:
                        cannot="negative strides (torch tensors cannot have them)")
                   for t in sorted(torch_counts)]
         memcpy_counts |= torch_counts
+        if torchvision is not None:
+            impls.append(Impl("torchvision", torch.get_num_threads(),
+                              _torchvision_prepare(torch, torchvision),
+                              setting=_torch_setting(torch),
+                              cannot="not an image conversion (ToDtype + Normalize)"))
     impls += [Impl("memcpy", t, _memcpy) for t in sorted(memcpy_counts)]
     return impls

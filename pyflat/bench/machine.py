@@ -32,6 +32,18 @@ def _simd() -> str:
     return pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
 
 
+def _convert_loop() -> Optional[str]:
+    """The conversion step of uint8 images to float32 / 255 here (which loop,
+    which SIMD, or the numpy stand-in), as explain() says; None before
+    issue 14's API."""
+    try:
+        plan = pyflat.explain(np.zeros((2, 3, 64, 64), np.uint8),
+                              data_format="channels_first", dtype=np.float32, scale=1 / 255)
+    except TypeError:  # no dtype= yet
+        return None
+    return str(plan.conversion)
+
+
 def describe(torch: Any = None) -> dict[str, Any]:
     """CPU model, core counts, OS, load average, and the versions of Python,
     numpy, pyflat and ``torch`` (a module, or None when it is not used)."""
@@ -44,6 +56,7 @@ def describe(torch: Any = None) -> dict[str, Any]:
         "numpy": np.__version__,
         "pyflat": pyflat.__version__,
         "pyflat_simd": _simd(),
+        "pyflat_convert": _convert_loop(),
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
         "load_average": _load_average(),

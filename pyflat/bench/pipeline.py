@@ -40,6 +40,7 @@ from pyflat.api import DataFormat
 from . import overhead
 from .impls import import_torch
 from .machine import describe
+from .sections import Section
 
 __all__ = ["Workload", "Throughput", "LoaderResult", "workloads", "measure_batches",
            "measure_loader", "PipelineReport", "main"]
@@ -48,6 +49,7 @@ BATCHES = (1, 32, 128, 1024)
 QUICK_BATCHES = (1, 32, 128)
 SECTION_START = "<!-- pipeline: start (pyflat bench --pipeline --markdown PATH rewrites this section) -->"
 SECTION_END = "<!-- pipeline: end -->"
+SECTION = Section(SECTION_START, SECTION_END)
 
 
 @dataclass(frozen=True)
@@ -364,25 +366,14 @@ def _rate(v: Optional[float]) -> str:
 def merge_section(existing: str, section: str) -> str:
     """``existing`` with its pipeline section replaced by ``section`` (or
     ``section`` appended when it has none)."""
-    start, end = existing.find(SECTION_START), existing.find(SECTION_END)
-    if start >= 0 and end > start:
-        return existing[:start] + section + existing[end + len(SECTION_END):].lstrip("\n")
-    return existing.rstrip("\n") + ("\n\n" if existing.strip() else "") + section
+    return SECTION.merge(existing, section)
 
 
 def keep_section(path: str, text: str) -> str:
     """``text`` (a new report for ``path``) with the pipeline section that
     ``path`` holds now, if any, appended: ``pyflat bench --markdown`` rewrites
     the file, not the section this command wrote."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            existing = f.read()
-    except OSError:
-        return text
-    start, end = existing.find(SECTION_START), existing.find(SECTION_END)
-    if start < 0 or end < start or SECTION_START in text:
-        return text
-    return merge_section(text, existing[start:end + len(SECTION_END)] + "\n")
+    return SECTION.keep(path, text)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """The PNG of a run, two panels sharing the cases: on the left pyflat's
 speedup over numpy and torch (what users ask first), on the right every
-implementation's fraction of memcpy (how close to the physical limit).
-matplotlib comes with the ``[bench]`` extra."""
+implementation's fraction of memcpy (how close to the physical limit; for
+a conversion case, of its traffic limit).  Conversion cases come after a
+line.  matplotlib comes with the ``[bench]`` extra."""
 
 from __future__ import annotations
 
@@ -77,6 +78,10 @@ def render_png(report: Report) -> bytes:
         handles += _fraction_panel(right, report, cases, series)
         left.set_yticks(range(n), [c.name for c in cases])
         left.invert_yaxis()
+        first_conversion = next((i for i, c in enumerate(cases) if c.conversion), 0)
+        if first_conversion:  # copies above the line, conversions below
+            for axes in (left, right):
+                axes.axhline(first_conversion - 0.5, color="gray", linewidth=1)
         right.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                      borderaxespad=0, frameon=False)
         figure.suptitle(f"pyflat benchmark: {report.machine['cpu']}, {report.date[:10]}"
@@ -154,7 +159,8 @@ def _fraction_panel(axes: Any, report: Report, cases: list[Any],
     axes.set_xlim(0, end)
     axes.xaxis.set_major_formatter(_percent())
     axes.axvline(1.0, color="black", linewidth=1)
-    axes.set_xlabel("fraction of memcpy (same bytes, at most as many threads)")
+    axes.set_xlabel("fraction of memcpy (same bytes, at most as many threads)\n"
+                    "conversions: of their traffic limit")
     axes.set_title("How close to memcpy")
     axes.grid(axis="x", alpha=0.3)
     return handles
