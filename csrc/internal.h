@@ -130,4 +130,37 @@ pf_program_fn2 pf_program_runner(void);
 /* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
 int pf_has_splat(int64_t e);
 
+/* Converting copies.  Factors are expanded to a pattern of `period`
+ * values (a multiple of the channel count, at least PF_CONVERT_LANES) plus
+ * PF_CONVERT_LANES more, so that a vector of factors starting at any index
+ * j < period is one load; their type is the destination's compute type
+ * (float for float16 and float32, double, uint64 for the integers).  NULL:
+ * no such step. */
+#define PF_CONVERT_LANES 16
+typedef struct {
+    const void *scale;
+    const void *offset;
+    int64_t period;
+} pf_factors;
+
+/* Converts n contiguous source elements to n destination elements, factor
+ * index j for the first; returns 1 if some float -> integer value could
+ * not be converted (see convert_scalar.c), else 0. */
+typedef int (*pf_convert_fn)(char *d, const char *s, int64_t n,
+                             const pf_factors *f, int64_t j);
+
+/* The portable loop for a pair, or NULL (convert_scalar.c). */
+pf_convert_fn pf_convert_portable(int src_type, int dst_type);
+/* A vector loop for a pair at SIMD level `simd`, or NULL (convert_x86.c);
+ * *name: its instruction set. */
+pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd,
+                                const char **name);
+
+/* numpy's float16 conversions (round to nearest even, NaN payloads kept). */
+uint16_t pf_f32_to_f16(float x);
+float pf_f16_to_f32(uint16_t h);
+
+/* The thread count for a job of `units` units writing nbytes (plan.c). */
+int pf_threads_for(int64_t nbytes, int64_t units, int num_threads);
+
 #endif /* PYFLAT_INTERNAL_H */

@@ -7,7 +7,7 @@ ndarray with the same dtype and number of elements that does not overlap it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -74,3 +74,75 @@ def kernel_name(kernel: int) -> str:
 
 def simd_name(simd: int) -> str:
     return str(ffi.string(lib.pf_simd_name(simd)).decode())
+
+
+# Converting copies (issue 14): numpy dtypes as the kernel's pf_type codes.
+_TYPES = {np.dtype(name): code for name, code in (
+    ("bool", lib.PF_TYPE_BOOL), ("int8", lib.PF_TYPE_INT8), ("uint8", lib.PF_TYPE_UINT8),
+    ("int16", lib.PF_TYPE_INT16), ("uint16", lib.PF_TYPE_UINT16),
+    ("int32", lib.PF_TYPE_INT32), ("uint32", lib.PF_TYPE_UINT32),
+    ("int64", lib.PF_TYPE_INT64), ("uint64", lib.PF_TYPE_UINT64),
+    ("float16", lib.PF_TYPE_FLOAT16), ("float32", lib.PF_TYPE_FLOAT32),
+    ("float64", lib.PF_TYPE_FLOAT64))}
+
+
+def _type_code(dtype: np.dtype) -> int:
+    """The kernel's code for a native-order dtype, or -1.  (np.dtype equality
+    ignores byte order for single bytes only; isnative rules out the rest.)"""
+    dtype = np.dtype(dtype)
+    if not dtype.isnative:
+        return -1
+    return _TYPES.get(dtype, -1)
+
+
+def convert_supported(src: np.dtype, dst: np.dtype) -> bool:
+    """True when the kernel converts ``src`` -> ``dst`` (both native-order:
+    sources bool, the integers, float16/32/64; destinations the integers and
+    float16/32/64)."""
+    s, d = _type_code(src), _type_code(dst)
+    return s >= 0 and d >= 0 and bool(lib.pf_convert_supported(s, d))
+
+
+def _factors(values: Optional[np.ndarray]) -> tuple[Any, int]:
+    if values is None:
+        return ffi.NULL, 0
+    return ffi.from_buffer(values), len(values)
+
+
+def convert_into(view: np.ndarray, out: np.ndarray, scale: Optional[np.ndarray],
+                 offset: Optional[np.ndarray], num_threads: int = 0) -> bool:
+    """Write ``out.flat = view.astype(out.dtype) [* scale] [+ offset]`` (C
+    order), bit for bit as numpy, in one pass.
+
+    ``view``: any strides, ``convert_supported(view.dtype, out.dtype)``;
+    ``out``: C-contiguous, writeable, as many elements, not overlapping
+    ``view``; ``scale`` / ``offset``: None or 1-d C-contiguous arrays of
+    ``out.dtype`` of length 1 (one factor) or ``view.shape[-1]`` (the factor
+    of destination element k is ``factor[k % len]``).  Returns False, with
+    ``out`` partly written, when a float -> integer conversion meets NaN, an
+    infinity or a value outside the destination's range (numpy's result is
+    platform-defined there: the caller redoes it with numpy).  Runs with the
+    GIL released on a private view of ``view``.
+    """
+    private = view.view()
+    scale_ptr, scale_len = _factors(scale)
+    offset_ptr, offset_len = _factors(offset)
+    status = lib.pf_convert_ndarray(id(private), ffi.from_buffer(out),
+                                    _type_code(view.dtype), _type_code(out.dtype),
+                                    scale_ptr, scale_len, offset_ptr, offset_len,
+                                    num_threads)
+    if status == lib.PF_ERR_RANGE:
+        return False
+    check(status)
+    return True
+
+
+def convert_text(src: np.dtype, dst: np.dtype, has_scale: bool, has_offset: bool,
+                 num_threads: int = 0) -> str:
+    """One line for explain(): the conversion step and its SIMD variant, e.g.
+    ``"uint8 -> float32, x*scale+offset (avx2)"``."""
+    steps = ("*scale" if has_scale else "") + ("+offset" if has_offset else "")
+    loop = ffi.string(lib.pf_convert_loop_name(_type_code(src), _type_code(dst))).decode()
+    text = f"{np.dtype(src)} -> {np.dtype(dst)}" + (f", x{steps}" if steps else "")
+    threads = f", {num_threads} threads" if num_threads > 1 else ""
+    return f"{text} ({loop} loop{threads})"

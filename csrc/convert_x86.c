@@ -1,0 +1,244 @@
+/* x86-64 vector conversion loops for the pairs data pipelines use: the
+ * small integers and float64 to float32, the small integers and float32 to
+ * float64, float32 <-> float16 (F16C), with the optional multiply and add in
+ * the destination type.  Each has the portable loop's exact results
+ * (convert_scalar.c):
+ * - integer -> float conversions round as the scalar casts do (MXCSR's
+ *   round to nearest even; Python never changes it), and the products and
+ *   sums are the same IEEE operations, not fused;
+ * - F16C rounds float32 -> float16 to nearest even as numpy does, but
+ *   quiets signalling NaNs where numpy keeps them: vectors holding a NaN go
+ *   to the portable loop (rare: NaN-free data never pays for it).
+ * Compiled with target attributes, called after the runtime CPU check.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,f16c")))
+
+/* ---- loads: 8 source elements as float32, 4 as float64 ---- */
+
+AVX2 static inline __m256 u8x8_f32(const char *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256 i8x8_f32(const char *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256 u16x8_f32(const char *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256 i16x8_f32(const char *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256 i32x8_f32(const char *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+AVX2 static inline __m256 f64x8_f32(const char *p)
+{
+    const double *q = (const double *)(const void *)p;
+    return _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(q + 4)),
+                           _mm256_cvtpd_ps(_mm256_loadu_pd(q)));
+}
+AVX2 static inline __m256 f16x8_f32(const char *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+AVX2 static inline __m256 f32x8_f32(const char *p)
+{
+    return _mm256_loadu_ps((const float *)(const void *)p);
+}
+
+static inline __m128i low32(const char *p)
+{
+    int32_t w;
+    memcpy(&w, p, 4);
+    return _mm_cvtsi32_si128(w);
+}
+AVX2 static inline __m256d u8x4_f64(const char *p)
+{
+    return _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(low32(p)));
+}
+AVX2 static inline __m256d i8x4_f64(const char *p)
+{
+    return _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(low32(p)));
+}
+AVX2 static inline __m256d u16x4_f64(const char *p)
+{
+    return _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256d i16x4_f64(const char *p)
+{
+    return _mm256_cvtepi32_pd(_mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+AVX2 static inline __m256d i32x4_f64(const char *p)
+{
+    return _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+AVX2 static inline __m256d f32x4_f64(const char *p)
+{
+    return _mm256_cvtps_pd(_mm_loadu_ps((const float *)(const void *)p));
+}
+
+AVX2 static inline int has_nan(__m256 v)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0;
+}
+
+/* Rounds float32 lanes to float16 (nearest even). */
+#define TO_F16(v) _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+/* ---- loops ---- */
+
+/* float32 results; NAN_CHECK: the load may quiet a NaN (F16C). */
+#define LOOP_F32(NAME, SRC, ES, LOAD, NAN_CHECK)                                   \
+    AVX2 static int NAME(char *d, const char *s, int64_t n, const pf_factors *f,     \
+                         int64_t j)                                                  \
+    {                                                                                \
+        const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
+        const float *fs = f->scale, *fo = f->offset;                                 \
+        int64_t i = 0;                                                               \
+        for (; i + 8 <= n; i += 8) {                                                 \
+            __m256 v = LOAD(s + i * ES);                                             \
+            if (NAN_CHECK && has_nan(v)) {                                           \
+                portable(d + 4 * i, s + i * ES, 8, f, j);                            \
+            } else {                                                                 \
+                if (fs)                                                              \
+                    v = _mm256_mul_ps(v, _mm256_loadu_ps(fs + j));                   \
+                if (fo)                                                              \
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(fo + j));                   \
+                _mm256_storeu_ps((float *)(void *)(d + 4 * i), v);                   \
+            }                                                                        \
+            j += 8;                                                                  \
+            if (j >= f->period)                                                      \
+                j -= f->period;                                                      \
+        }                                                                            \
+        return portable(d + 4 * i, s + i * ES, n - i, f, j);                         \
+    }
+
+#define LOOP_F64(NAME, SRC, ES, LOAD)                                                \
+    AVX2 static int NAME(char *d, const char *s, int64_t n, const pf_factors *f,     \
+                         int64_t j)                                                  \
+    {                                                                                \
+        const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT64);     \
+        const double *fs = f->scale, *fo = f->offset;                                \
+        int64_t i = 0;                                                               \
+        for (; i + 4 <= n; i += 4) {                                                 \
+            __m256d v = LOAD(s + i * ES);                                            \
+            if (fs)                                                                  \
+                v = _mm256_mul_pd(v, _mm256_loadu_pd(fs + j));                       \
+            if (fo)                                                                  \
+                v = _mm256_add_pd(v, _mm256_loadu_pd(fo + j));                       \
+            _mm256_storeu_pd((double *)(void *)(d + 8 * i), v);                      \
+            j += 4;                                                                  \
+            if (j >= f->period)                                                      \
+                j -= f->period;                                                      \
+        }                                                                            \
+        return portable(d + 8 * i, s + i * ES, n - i, f, j);                         \
+    }
+
+LOOP_F32(u8_f32, PF_TYPE_UINT8, 1, u8x8_f32, 0)
+LOOP_F32(i8_f32, PF_TYPE_INT8, 1, i8x8_f32, 0)
+LOOP_F32(u16_f32, PF_TYPE_UINT16, 2, u16x8_f32, 0)
+LOOP_F32(i16_f32, PF_TYPE_INT16, 2, i16x8_f32, 0)
+LOOP_F32(i32_f32, PF_TYPE_INT32, 4, i32x8_f32, 0)
+LOOP_F32(f64_f32, PF_TYPE_FLOAT64, 8, f64x8_f32, 0)
+LOOP_F32(f16_f32, PF_TYPE_FLOAT16, 2, f16x8_f32, 1)
+LOOP_F32(f32_f32, PF_TYPE_FLOAT32, 4, f32x8_f32, 0)
+
+LOOP_F64(u8_f64, PF_TYPE_UINT8, 1, u8x4_f64)
+LOOP_F64(i8_f64, PF_TYPE_INT8, 1, i8x4_f64)
+LOOP_F64(u16_f64, PF_TYPE_UINT16, 2, u16x4_f64)
+LOOP_F64(i16_f64, PF_TYPE_INT16, 2, i16x4_f64)
+LOOP_F64(i32_f64, PF_TYPE_INT32, 4, i32x4_f64)
+LOOP_F64(f32_f64, PF_TYPE_FLOAT32, 4, f32x4_f64)
+
+/* float32 -> float16, each step rounded to float16 as numpy's half ufuncs
+ * do (float32 arithmetic, rounded back). */
+AVX2 static int f32_f16(char *d, const char *s, int64_t n, const pf_factors *f, int64_t j)
+{
+    const pf_convert_fn portable = pf_convert_portable(PF_TYPE_FLOAT32, PF_TYPE_FLOAT16);
+    const float *fs = f->scale, *fo = f->offset;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = f32x8_f32(s + 4 * i);
+        if (has_nan(v)) {
+            portable(d + 2 * i, s + 4 * i, 8, f, j);
+        } else {
+            __m128i h = TO_F16(v);
+            if (fs)
+                h = TO_F16(_mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(fs + j)));
+            if (fo)
+                h = TO_F16(_mm256_add_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(fo + j)));
+            _mm_storeu_si128((__m128i *)(void *)(d + 2 * i), h);
+        }
+        j += 8;
+        if (j >= f->period)
+            j -= f->period;
+    }
+    return portable(d + 2 * i, s + 4 * i, n - i, f, j);
+}
+
+static int cpu_f16c(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("f16c");
+}
+
+pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd, const char **name)
+{
+    if (simd < PF_SIMD_AVX2 || !cpu_f16c())
+        return NULL;
+    *name = "avx2";
+    if (dst_type == PF_TYPE_FLOAT32) {
+        switch (src_type) {
+        case PF_TYPE_UINT8: return u8_f32;
+        case PF_TYPE_INT8: return i8_f32;
+        case PF_TYPE_UINT16: return u16_f32;
+        case PF_TYPE_INT16: return i16_f32;
+        case PF_TYPE_INT32: return i32_f32;
+        case PF_TYPE_FLOAT64: return f64_f32;
+        case PF_TYPE_FLOAT32: return f32_f32;
+        case PF_TYPE_FLOAT16: *name = "avx2+f16c"; return f16_f32;
+        default: return NULL;
+        }
+    }
+    if (dst_type == PF_TYPE_FLOAT64) {
+        switch (src_type) {
+        case PF_TYPE_UINT8: return u8_f64;
+        case PF_TYPE_INT8: return i8_f64;
+        case PF_TYPE_UINT16: return u16_f64;
+        case PF_TYPE_INT16: return i16_f64;
+        case PF_TYPE_INT32: return i32_f64;
+        case PF_TYPE_FLOAT32: return f32_f64;
+        default: return NULL;
+        }
+    }
+    if (dst_type == PF_TYPE_FLOAT16 && src_type == PF_TYPE_FLOAT32) {
+        *name = "avx2+f16c";
+        return f32_f16;
+    }
+    return NULL;
+}
+
+#else /* not x86-64: the portable loops only */
+
+pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd, const char **name)
+{
+    (void)src_type;
+    (void)dst_type;
+    (void)simd;
+    (void)name;
+    return NULL;
+}
+
+#endif
