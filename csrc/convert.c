@@ -19,7 +19,14 @@
 
 /* Source bytes per chunk.  Measured (tools/convert_kernel.py, one thread):
  * see the commit that set it. */
+#ifndef PF_CONVERT_SCRATCH_BYTES
 #define PF_CONVERT_SCRATCH_BYTES (32 * 1024)
+#endif
+
+/* Outputs at least this large are written with non-temporal stores (the
+ * vector loops): they skip the read for ownership of each destination
+ * line, a fifth of a uint8 -> float32 conversion's traffic. */
+#define PF_CONVERT_STREAMING_MIN_BYTES ((int64_t)8 << 20)
 
 /* Contiguous rows at least this long (source bytes) are converted in
  * place; shorter ones go through the planner's short-row kernels. */
@@ -109,6 +116,7 @@ typedef struct {
     int64_t inner;   /* elements per index of it */
     int64_t src_e, dst_e;
     int direct;      /* rows contiguous: no scratch */
+    pf_planes_fn planes; /* or a few planes interleaved: no scratch */
     const pf_plan *whole, *ragged; /* chunk copies into scratch */
     pf_convert_fn convert;
     pf_factors factors;
@@ -161,25 +169,30 @@ static void run_chunks(void *c, int64_t begin, int64_t end)
         const int64_t g0 = (outer * extent + first) * k->inner; /* destination element */
         char *d = k->dst + g0 * k->dst_e;
         const int64_t j = g0 % k->factors.period;
-        if (k->direct) {
+        if (k->planes) {
+            bad |= k->planes(d, s, count, k->strides[k->n - 1], &k->factors, j);
+        } else if (k->direct) {
             bad |= convert_rows(k, d, s, count, j);
         } else {
             pf_plan_execute(count == k->step ? k->whole : k->ragged, s, scratch);
             bad |= k->convert(d, scratch, count * k->inner, &k->factors, j);
         }
     }
+    if (k->factors.stream)
+        pf_stream_fence();
     if (bad)
         atomic_store(&k->bad, 1);
 }
 
-/* Chunks along the first axis whose inner block fits the scratch; fills
- * k->axis, step, pieces, inner.  Returns the number of chunks. */
-static int64_t choose_chunks(job *k, int64_t elements)
+/* Chunks along the first axis from `lowest` on whose inner block fits the
+ * scratch; fills k->axis, step, pieces, inner.  Returns the number of
+ * chunks. */
+static int64_t choose_chunks(job *k, int64_t elements, int lowest)
 {
     const int64_t budget = PF_CONVERT_SCRATCH_BYTES / k->src_e;
     int64_t inner = 1;
     int a = k->n - 1;
-    while (a > 0 && inner * k->shape[a] <= budget) {
+    while (a > lowest && inner * k->shape[a] <= budget) {
         inner *= k->shape[a];
         a--;
     }
@@ -245,10 +258,13 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     const int last = k.n - 1;
     k.direct = k.strides[last] == k.src_e
                && (k.n == 1 || k.shape[last] * k.src_e >= PF_CONVERT_DIRECT_ROW_BYTES);
-    const int64_t units = choose_chunks(&k, elements);
+    /* Planes: a few channels (the last axis) of contiguous runs. */
+    if (!k.direct && k.n >= 2 && k.strides[last - 1] == k.src_e)
+        k.planes = pf_convert_planes(src_type, dst_type, k.shape[last], pf_simd_level());
+    const int64_t units = choose_chunks(&k, elements, k.planes ? last - 1 : 0);
 
     pf_plan whole, ragged;
-    if (!k.direct) {
+    if (!k.direct && !k.planes) {
         status = plan_chunk(&k, &whole, k.step);
         if (status == PF_OK && k.shape[k.axis] % k.step != 0)
             status = plan_chunk(&k, &ragged, k.shape[k.axis] % k.step);
@@ -270,6 +286,9 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
         free(scale_pattern);
         return PF_ERR_NOMEM;
     }
+    const int forced = pf_streaming_forced();
+    k.factors.stream = (forced >= 0 ? forced : out_bytes >= PF_CONVERT_STREAMING_MIN_BYTES)
+                       && (uintptr_t)dst % (uintptr_t)k.dst_e == 0;
     k.factors.scale = scale_pattern;
     k.factors.offset = offset_pattern;
 

@@ -99,6 +99,24 @@ AVX2 static inline int has_nan(__m256 v)
 
 /* ---- loops ---- */
 
+/* Streaming stores need aligned vectors: the first elements up to the
+ * next `align`-byte boundary go through the portable loop.  Returns them. */
+static int64_t stream_head(char *d, const char *s, int64_t n, const pf_factors *f,
+                           int64_t *j, int64_t e, int64_t align, pf_convert_fn portable,
+                           int *bad)
+{
+    if (!f->stream)
+        return 0;
+    int64_t head = (int64_t)((align - (uintptr_t)d % (uintptr_t)align) % (uintptr_t)align) / e;
+    if (head > n)
+        head = n;
+    *bad |= portable(d, s, head, f, *j);
+    *j += head;
+    if (*j >= f->period)
+        *j -= f->period;
+    return head;
+}
+
 /* float32 results; NAN_CHECK: the load may quiet a NaN (F16C). */
 #define LOOP_F32(NAME, SRC, ES, LOAD, NAN_CHECK)                                   \
     AVX2 static int NAME(char *d, const char *s, int64_t n, const pf_factors *f,     \
@@ -106,7 +124,8 @@ AVX2 static inline int has_nan(__m256 v)
     {                                                                                \
         const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
         const float *fs = f->scale, *fo = f->offset;                                 \
-        int64_t i = 0;                                                               \
+        int bad = 0;                                                                 \
+        int64_t i = stream_head(d, s, n, f, &j, 4, 32, portable, &bad);              \
         for (; i + 8 <= n; i += 8) {                                                 \
             __m256 v = LOAD(s + i * ES);                                             \
             if (NAN_CHECK && has_nan(v)) {                                           \
@@ -116,13 +135,16 @@ AVX2 static inline int has_nan(__m256 v)
                     v = _mm256_mul_ps(v, _mm256_loadu_ps(fs + j));                   \
                 if (fo)                                                              \
                     v = _mm256_add_ps(v, _mm256_loadu_ps(fo + j));                   \
-                _mm256_storeu_ps((float *)(void *)(d + 4 * i), v);                   \
+                if (f->stream)                                                       \
+                    _mm256_stream_ps((float *)(void *)(d + 4 * i), v);               \
+                else                                                                 \
+                    _mm256_storeu_ps((float *)(void *)(d + 4 * i), v);               \
             }                                                                        \
             j += 8;                                                                  \
             if (j >= f->period)                                                      \
                 j -= f->period;                                                      \
         }                                                                            \
-        return portable(d + 4 * i, s + i * ES, n - i, f, j);                         \
+        return bad | portable(d + 4 * i, s + i * ES, n - i, f, j);                   \
     }
 
 #define LOOP_F64(NAME, SRC, ES, LOAD)                                                \
@@ -131,19 +153,23 @@ AVX2 static inline int has_nan(__m256 v)
     {                                                                                \
         const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT64);     \
         const double *fs = f->scale, *fo = f->offset;                                \
-        int64_t i = 0;                                                               \
+        int bad = 0;                                                                 \
+        int64_t i = stream_head(d, s, n, f, &j, 8, 32, portable, &bad);              \
         for (; i + 4 <= n; i += 4) {                                                 \
             __m256d v = LOAD(s + i * ES);                                            \
             if (fs)                                                                  \
                 v = _mm256_mul_pd(v, _mm256_loadu_pd(fs + j));                       \
             if (fo)                                                                  \
                 v = _mm256_add_pd(v, _mm256_loadu_pd(fo + j));                       \
-            _mm256_storeu_pd((double *)(void *)(d + 8 * i), v);                      \
+            if (f->stream)                                                           \
+                _mm256_stream_pd((double *)(void *)(d + 8 * i), v);                  \
+            else                                                                     \
+                _mm256_storeu_pd((double *)(void *)(d + 8 * i), v);                  \
             j += 4;                                                                  \
             if (j >= f->period)                                                      \
                 j -= f->period;                                                      \
         }                                                                            \
-        return portable(d + 8 * i, s + i * ES, n - i, f, j);                         \
+        return bad | portable(d + 8 * i, s + i * ES, n - i, f, j);                   \
     }
 
 LOOP_F32(u8_f32, PF_TYPE_UINT8, 1, u8x8_f32, 0)
@@ -168,7 +194,8 @@ AVX2 static int f32_f16(char *d, const char *s, int64_t n, const pf_factors *f, 
 {
     const pf_convert_fn portable = pf_convert_portable(PF_TYPE_FLOAT32, PF_TYPE_FLOAT16);
     const float *fs = f->scale, *fo = f->offset;
-    int64_t i = 0;
+    int bad = 0;
+    int64_t i = stream_head(d, s, n, f, &j, 2, 16, portable, &bad);
     for (; i + 8 <= n; i += 8) {
         const __m256 v = f32x8_f32(s + 4 * i);
         if (has_nan(v)) {
@@ -179,14 +206,101 @@ AVX2 static int f32_f16(char *d, const char *s, int64_t n, const pf_factors *f, 
                 h = TO_F16(_mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(fs + j)));
             if (fo)
                 h = TO_F16(_mm256_add_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(fo + j)));
-            _mm_storeu_si128((__m128i *)(void *)(d + 2 * i), h);
+            if (f->stream)
+                _mm_stream_si128((__m128i *)(void *)(d + 2 * i), h);
+            else
+                _mm_storeu_si128((__m128i *)(void *)(d + 2 * i), h);
         }
         j += 8;
         if (j >= f->period)
             j -= f->period;
     }
-    return portable(d + 2 * i, s + 4 * i, n - i, f, j);
+    return bad | portable(d + 2 * i, s + 4 * i, n - i, f, j);
 }
+
+/* ---- planes: P strided source planes interleaved into float32 ----
+ *
+ * Channels-first pixels (and stereo frames): element i of plane p goes to
+ * destination element i*P + p.  Eight elements of each plane are loaded
+ * and converted, then interleaved in registers: lane L of output vector k
+ * is element (8k+L)/P of plane (8k+L)%P, a lane permute of every plane
+ * and blends.  One pass, no scratch.
+ */
+AVX2 static inline void interleave(int P, const __m256 *v, __m256 *o)
+{
+    for (int k = 0; k < P; k++) {
+        const int q = 8 * k;
+        const __m256i idx = _mm256_setr_epi32(q / P, (q + 1) / P, (q + 2) / P, (q + 3) / P,
+                                              (q + 4) / P, (q + 5) / P, (q + 6) / P, (q + 7) / P);
+        __m256 acc = _mm256_permutevar8x32_ps(v[0], idx);
+        for (int p = 1; p < P; p++) {
+#define LANE(L) ((q + (L)) % P == p ? -1 : 0)
+            const __m256i mask = _mm256_setr_epi32(LANE(0), LANE(1), LANE(2), LANE(3), LANE(4),
+                                                   LANE(5), LANE(6), LANE(7));
+#undef LANE
+            acc = _mm256_blendv_ps(acc, _mm256_permutevar8x32_ps(v[p], idx),
+                                   _mm256_castsi256_ps(mask));
+        }
+        o[k] = acc;
+    }
+}
+
+#define LOOP_PLANES(NAME, SRC, ES, LOAD, P)                                          \
+    AVX2 static int NAME(char *d, const char *s, int64_t m, int64_t plane_step,       \
+                         const pf_factors *f, int64_t j)                              \
+    {                                                                                \
+        const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
+        const float *fs = f->scale, *fo = f->offset;                                 \
+        const int stream = f->stream && (uintptr_t)d % 32 == 0;                      \
+        int64_t i = 0;                                                               \
+        for (; i + 8 <= m; i += 8) {                                                 \
+            __m256 v[P], o[P];                                                       \
+            for (int p = 0; p < P; p++)                                              \
+                v[p] = LOAD(s + p * plane_step + i * ES);                            \
+            interleave(P, v, o);                                                     \
+            for (int q = 0; q < P; q++) {                                            \
+                __m256 x = o[q];                                                     \
+                if (fs)                                                              \
+                    x = _mm256_mul_ps(x, _mm256_loadu_ps(fs + j));                   \
+                if (fo)                                                              \
+                    x = _mm256_add_ps(x, _mm256_loadu_ps(fo + j));                   \
+                float *out = (float *)(void *)(d + 4 * (i * P + 8 * q));             \
+                if (stream)                                                          \
+                    _mm256_stream_ps(out, x);                                        \
+                else                                                                 \
+                    _mm256_storeu_ps(out, x);                                        \
+                j += 8;                                                              \
+                if (j >= f->period)                                                  \
+                    j -= f->period;                                                  \
+            }                                                                        \
+        }                                                                            \
+        int bad = 0;                                                                 \
+        for (; i < m; i++) {                                                         \
+            for (int p = 0; p < P; p++) {                                            \
+                bad |= portable(d + 4 * (i * P + p), s + p * plane_step + i * ES, 1, f, j); \
+                if (++j == f->period)                                                \
+                    j = 0;                                                           \
+            }                                                                        \
+        }                                                                            \
+        return bad;                                                                  \
+    }
+
+#define PLANES_FROM(S, SRC, ES)                                                      \
+    LOOP_PLANES(S##_f32_planes2, SRC, ES, S##x8_f32, 2)                              \
+    LOOP_PLANES(S##_f32_planes3, SRC, ES, S##x8_f32, 3)                              \
+    LOOP_PLANES(S##_f32_planes4, SRC, ES, S##x8_f32, 4)
+
+PLANES_FROM(u8, PF_TYPE_UINT8, 1)
+PLANES_FROM(i8, PF_TYPE_INT8, 1)
+PLANES_FROM(u16, PF_TYPE_UINT16, 2)
+PLANES_FROM(i16, PF_TYPE_INT16, 2)
+PLANES_FROM(i32, PF_TYPE_INT32, 4)
+PLANES_FROM(f32, PF_TYPE_FLOAT32, 4)
+PLANES_FROM(f64, PF_TYPE_FLOAT64, 8)
+
+#define PLANES_CASE(TYPE, S)                                                         \
+    case TYPE:                                                                       \
+        return planes == 2 ? S##_f32_planes2 : planes == 3 ? S##_f32_planes3 : S##_f32_planes4;
 
 static int cpu_f16c(void)
 {
@@ -230,7 +344,33 @@ pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd, const char
     return NULL;
 }
 
+pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd)
+{
+    if (simd < PF_SIMD_AVX2 || !cpu_f16c() || dst_type != PF_TYPE_FLOAT32 || planes < 2
+            || planes > 4)
+        return NULL;
+    switch (src_type) {
+    PLANES_CASE(PF_TYPE_UINT8, u8)
+    PLANES_CASE(PF_TYPE_INT8, i8)
+    PLANES_CASE(PF_TYPE_UINT16, u16)
+    PLANES_CASE(PF_TYPE_INT16, i16)
+    PLANES_CASE(PF_TYPE_INT32, i32)
+    PLANES_CASE(PF_TYPE_FLOAT32, f32)
+    PLANES_CASE(PF_TYPE_FLOAT64, f64)
+    default: return NULL;
+    }
+}
+
 #else /* not x86-64: the portable loops only */
+
+pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd)
+{
+    (void)src_type;
+    (void)dst_type;
+    (void)planes;
+    (void)simd;
+    return NULL;
+}
 
 pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd, const char **name)
 {

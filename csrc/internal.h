@@ -75,6 +75,8 @@ pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t cols, int64_t d_row,
 
 /* 1: write the output with non-temporal stores (memcpy kernel only). */
 int pf_use_streaming(int64_t nbytes);
+/* pf_force_streaming's setting: -1 auto, 0 off, 1 on. */
+int pf_streaming_forced(void);
 
 /* memcpy with non-temporal stores; pf_stream_fence() orders them before
  * the results are handed over. */
@@ -141,6 +143,7 @@ typedef struct {
     const void *scale;
     const void *offset;
     int64_t period;
+    int stream;  /* vector loops: non-temporal stores (the caller fences) */
 } pf_factors;
 
 /* Converts n contiguous source elements to n destination elements, factor
@@ -155,6 +158,15 @@ pf_convert_fn pf_convert_portable(int src_type, int dst_type);
  * *name: its instruction set. */
 pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd,
                                 const char **name);
+
+/* Converts m elements of each of `planes` source planes (plane p at
+ * s + p*plane_step, elements contiguous) into m*planes destination
+ * elements, element i of plane p to i*planes + p; factor index j for the
+ * first.  Returns as pf_convert_fn. */
+typedef int (*pf_planes_fn)(char *d, const char *s, int64_t m, int64_t plane_step,
+                            const pf_factors *f, int64_t j);
+/* A planes loop at SIMD level `simd`, or NULL (convert_x86.c). */
+pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd);
 
 /* numpy's float16 conversions (round to nearest even, NaN payloads kept). */
 uint16_t pf_f32_to_f16(float x);
