@@ -17,11 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Source bytes per chunk.  Measured (tools/convert_kernel.py, one thread):
- * see the commit that set it. */
+/* Source bytes per chunk copied into scratch (L1/L2).  Measured
+ * (tools/convert_kernel.py, one thread, before the planes loops took the
+ * channels-first cases): 8 to 128 KiB all within the machine's noise. */
 #ifndef PF_CONVERT_SCRATCH_BYTES
 #define PF_CONVERT_SCRATCH_BYTES (32 * 1024)
 #endif
+
+/* Planar chunks (many planes, see run_planar): bytes of each of the two
+ * destination-type scratch buffers.  Short runs per plane are slow to read
+ * (measured: 20 float64 planes, runs of 200 rows 26 ms, of 2500 rows 5 ms),
+ * so these chunks are large and live in L2 (measured, float64 Fortran
+ * table 500000 x 20 to float32: 64 KiB 10.7-19 ms, 128 KiB 8.4-9.0 ms,
+ * 256 KiB 8.1 ms, 512 KiB 7.1-7.3 ms). */
+#ifndef PF_CONVERT_PLANAR_BYTES
+#define PF_CONVERT_PLANAR_BYTES (512 * 1024)
+#endif
+#define PF_CONVERT_MIN_RUN 64
 
 /* Outputs at least this large are written with non-temporal stores (the
  * vector loops): they skip the read for ownership of each destination
@@ -117,10 +129,14 @@ typedef struct {
     int64_t src_e, dst_e;
     int direct;      /* rows contiguous: no scratch */
     pf_planes_fn planes; /* or a few planes interleaved: no scratch */
+    int planar;          /* or many planes: convert runs, then move */
+    int64_t channels;    /* factor values (1 or the channel count) */
+    int64_t factor_size; /* bytes of a factor in the compute type */
     const pf_plan *whole, *ragged; /* chunk copies into scratch */
     pf_convert_fn convert;
     pf_factors factors;
     _Atomic int bad;
+    _Atomic int nomem;
 } job;
 
 /* Direct: the chunk's rows (axes axis..n-2 of it), straight from the source. */
@@ -151,11 +167,49 @@ static int convert_rows(const job *k, char *d, const char *s, int64_t count, int
     return bad;
 }
 
+/* Planar: each plane's run converted into a (plane, element) scratch with
+ * the contiguous loops, the planner moves it to (element, plane) order,
+ * then one contiguous copy to the destination.  A run's factors are one
+ * channel's: the plane count is a multiple of the channel count. */
+static int run_planar(const job *k, char *d, const char *s, int64_t count, int64_t j,
+                      char *planar, char *moved)
+{
+    const int64_t planes = k->shape[k->n - 1], run_bytes = count * k->dst_e;
+    _Alignas(64) char scale[2 * PF_CONVERT_LANES * 8], offset[2 * PF_CONVERT_LANES * 8];
+    pf_factors one = k->factors;
+    one.stream = 0;
+    int bad = 0;
+    for (int64_t p = 0; p < planes; p++) {
+        const int64_t c = (j + p) % k->channels, e = k->factor_size;
+        for (int64_t i = 0; i < 2 * PF_CONVERT_LANES; i++) {
+            if (k->factors.scale)
+                memcpy(scale + i * e, (const char *)k->factors.scale + c * e, (size_t)e);
+            if (k->factors.offset)
+                memcpy(offset + i * e, (const char *)k->factors.offset + c * e, (size_t)e);
+        }
+        one.scale = k->factors.scale ? scale : NULL;
+        one.offset = k->factors.offset ? offset : NULL;
+        one.period = PF_CONVERT_LANES;
+        bad |= k->convert(planar + p * run_bytes, s + p * k->strides[k->n - 1], count, &one, 0);
+    }
+    pf_plan_execute(count == k->step ? k->whole : k->ragged, planar, moved);
+    if (k->factors.stream)
+        pf_stream_copy(d, moved, run_bytes * planes);
+    else
+        memcpy(d, moved, (size_t)(run_bytes * planes));
+    return bad;
+}
+
 static void run_chunks(void *c, int64_t begin, int64_t end)
 {
     job *k = c;
     _Alignas(64) char scratch[PF_CONVERT_SCRATCH_BYTES];
     const int64_t extent = k->shape[k->axis];
+    char *planar = NULL;
+    if (k->planar && (planar = malloc(2 * PF_CONVERT_PLANAR_BYTES)) == NULL) {
+        atomic_store(&k->nomem, 1);
+        return;
+    }
     int bad = 0;
     for (int64_t u = begin; u < end; u++) {
         const int64_t outer = u / k->pieces, first = u % k->pieces * k->step;
@@ -171,6 +225,8 @@ static void run_chunks(void *c, int64_t begin, int64_t end)
         const int64_t j = g0 % k->factors.period;
         if (k->planes) {
             bad |= k->planes(d, s, count, k->strides[k->n - 1], &k->factors, j);
+        } else if (k->planar) {
+            bad |= run_planar(k, d, s, count, j, planar, planar + PF_CONVERT_PLANAR_BYTES);
         } else if (k->direct) {
             bad |= convert_rows(k, d, s, count, j);
         } else {
@@ -178,18 +234,18 @@ static void run_chunks(void *c, int64_t begin, int64_t end)
             bad |= k->convert(d, scratch, count * k->inner, &k->factors, j);
         }
     }
+    free(planar);
     if (k->factors.stream)
         pf_stream_fence();
     if (bad)
         atomic_store(&k->bad, 1);
 }
 
-/* Chunks along the first axis from `lowest` on whose inner block fits the
- * scratch; fills k->axis, step, pieces, inner.  Returns the number of
+/* Chunks along the first axis from `lowest` on whose inner block holds at
+ * most `budget` elements; fills k->axis, step, pieces, inner.  Returns the number of
  * chunks. */
-static int64_t choose_chunks(job *k, int64_t elements, int lowest)
+static int64_t choose_chunks(job *k, int64_t elements, int lowest, int64_t budget)
 {
-    const int64_t budget = PF_CONVERT_SCRATCH_BYTES / k->src_e;
     int64_t inner = 1;
     int a = k->n - 1;
     while (a > lowest && inner * k->shape[a] <= budget) {
@@ -203,9 +259,16 @@ static int64_t choose_chunks(job *k, int64_t elements, int lowest)
     return elements / (k->shape[a] * inner) * k->pieces;
 }
 
-/* The plan of a chunk of `count` indices along k->axis. */
+/* The plan of a chunk of `count` indices along k->axis: a copy of the
+ * source view into scratch, or for planar chunks the move of the planar
+ * scratch into destination order. */
 static int plan_chunk(const job *k, pf_plan *plan, int64_t count)
 {
+    if (k->planar) {
+        const int64_t shape[2] = {count, k->shape[k->n - 1]};
+        const int64_t strides[2] = {k->dst_e, count * k->dst_e};
+        return pf_plan_make(plan, 2, shape, strides, k->dst_e, 1);
+    }
     int64_t shape[PF_MAX_DIMS];
     const int n = k->n - k->axis;
     shape[0] = count;
@@ -258,10 +321,22 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     const int last = k.n - 1;
     k.direct = k.strides[last] == k.src_e
                && (k.n == 1 || k.shape[last] * k.src_e >= PF_CONVERT_DIRECT_ROW_BYTES);
-    /* Planes: a few channels (the last axis) of contiguous runs. */
-    if (!k.direct && k.n >= 2 && k.strides[last - 1] == k.src_e)
-        k.planes = pf_convert_planes(src_type, dst_type, k.shape[last], pf_simd_level());
-    const int64_t units = choose_chunks(&k, elements, k.planes ? last - 1 : 0);
+    /* Planes: channels (the last axis) of contiguous runs; a few are
+     * interleaved in registers, more go through planar chunks. */
+    const int64_t planes = k.shape[last];
+    k.channels = channels;
+    k.factor_size = dst_type == PF_TYPE_FLOAT16 || dst_type == PF_TYPE_FLOAT32 ? 4 : 8;
+    int64_t units;
+    if (!k.direct && k.n >= 2 && k.strides[last - 1] == k.src_e) {
+        k.planes = pf_convert_planes(src_type, dst_type, planes, pf_simd_level());
+        k.planar = k.planes == NULL && planes > 4 && planes % channels == 0
+                   && planes * k.dst_e * PF_CONVERT_MIN_RUN <= PF_CONVERT_PLANAR_BYTES;
+    }
+    if (k.planar)
+        units = choose_chunks(&k, elements, last - 1, PF_CONVERT_PLANAR_BYTES / k.dst_e);
+    else
+        units = choose_chunks(&k, elements, k.planes ? last - 1 : 0,
+                              PF_CONVERT_SCRATCH_BYTES / k.src_e);
 
     pf_plan whole, ragged;
     if (!k.direct && !k.planes) {
@@ -297,5 +372,7 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     free(offset_pattern);
     if (status != PF_OK)
         return status;
+    if (atomic_load(&k.nomem))
+        return PF_ERR_NOMEM;
     return atomic_load(&k.bad) ? PF_ERR_RANGE : PF_OK;
 }

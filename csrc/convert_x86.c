@@ -17,6 +17,7 @@
 
 #if defined(__x86_64__)
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,f16c")))
@@ -302,10 +303,12 @@ PLANES_FROM(f64, PF_TYPE_FLOAT64, 8)
     case TYPE:                                                                       \
         return planes == 2 ? S##_f32_planes2 : planes == 3 ? S##_f32_planes3 : S##_f32_planes4;
 
+/* CPUID leaf 1, ECX bit 29 (older clang's __builtin_cpu_supports lacks
+ * "f16c"). */
 static int cpu_f16c(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
 }
 
 pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd, const char **name)

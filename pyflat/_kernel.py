@@ -87,12 +87,12 @@ _TYPES = {np.dtype(name): code for name, code in (
 
 
 def _type_code(dtype: np.dtype) -> int:
-    """The kernel's code for a native-order dtype, or -1.  (np.dtype equality
-    ignores byte order for single bytes only; isnative rules out the rest.)"""
+    """The kernel's code for a native-order dtype, or -1 (byte-swapped and
+    other dtypes)."""
     dtype = np.dtype(dtype)
     if not dtype.isnative:
         return -1
-    return _TYPES.get(dtype, -1)
+    return int(_TYPES.get(dtype, -1))
 
 
 def convert_supported(src: np.dtype, dst: np.dtype) -> bool:
@@ -142,7 +142,7 @@ def convert_text(src: np.dtype, dst: np.dtype, has_scale: bool, has_offset: bool
     """One line for explain(): the conversion step and its SIMD variant, e.g.
     ``"uint8 -> float32, x*scale+offset (avx2)"``."""
     steps = ("*scale" if has_scale else "") + ("+offset" if has_offset else "")
-    loop = ffi.string(lib.pf_convert_loop_name(_type_code(src), _type_code(dst))).decode()
+    loop = str(ffi.string(lib.pf_convert_loop_name(_type_code(src), _type_code(dst))).decode())
     text = f"{np.dtype(src)} -> {np.dtype(dst)}" + (f", x{steps}" if steps else "")
     threads = f", {num_threads} threads" if num_threads > 1 else ""
     return f"{text} ({loop} loop{threads})"

@@ -370,3 +370,11 @@ def test_planes_streaming_and_misaligned_out(level: int, streaming: int) -> None
                         (src, dt, planes, pixels, shift)
     finally:
         lib.pf_force_streaming(old)
+
+
+def test_same_types_any_spelling() -> None:
+    """C type aliases (long / long long, int / intc) map to the same codes."""
+    for a, b in (("l", "q"), ("L", "Q"), ("i", "int32"), ("?", "bool")):
+        assert _kernel.convert_supported(np.dtype(a), np.dtype("f4"))
+        view = (np.arange(24) % 3).astype(a).reshape(4, 6).T
+        assert_same(view, np.dtype(b) if b != "bool" else np.dtype("i1"))
