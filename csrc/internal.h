@@ -134,11 +134,12 @@ int pf_has_splat(int64_t e);
 
 /* Converting copies.  Factors are expanded to a pattern of `period`
  * values (a multiple of the channel count, at least PF_CONVERT_LANES) plus
- * PF_CONVERT_LANES more, so that a vector of factors starting at any index
- * j < period is one load; their type is the destination's compute type
- * (float for float16 and float32, double, uint64 for the integers).  NULL:
- * no such step. */
-#define PF_CONVERT_LANES 16
+ * PF_CONVERT_LANES more, so that the factors of up to PF_CONVERT_LANES
+ * elements starting at any index j < period are consecutive (the vector
+ * loops step j once per up to 64 elements); their type is the destination's
+ * compute type (float for float16 and float32, double, uint64 for the
+ * integers).  NULL: no such step. */
+#define PF_CONVERT_LANES 64
 typedef struct {
     const void *scale;
     const void *offset;

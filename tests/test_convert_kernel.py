@@ -343,12 +343,12 @@ def cpu_has(*flags: str) -> bool:
     return set(flags) <= set(line.split())
 
 
-@pytest.mark.parametrize("level", [lib.PF_SIMD_NONE, lib.PF_SIMD_AVX2])
+@pytest.mark.parametrize("level", [lib.PF_SIMD_NONE, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512])
 @pytest.mark.parametrize("streaming", [0, 1])
 def test_planes_streaming_and_misaligned_out(level: int, streaming: int) -> None:
     """Channels-first pixels of 1 to 6 planes (the interleaving loops take
     2 to 4), ragged lengths, per-channel factors, into out= buffers that
-    are 32-byte aligned, 4-byte aligned and not aligned at all, with
+    are 64-, 32- and 4-byte aligned and not aligned at all, with
     non-temporal stores forced on and off."""
     rng = np.random.default_rng(level + 2 * streaming)
     old = lib.pf_force_streaming(streaming)
@@ -358,11 +358,11 @@ def test_planes_streaming_and_misaligned_out(level: int, streaming: int) -> None
                 dt = np.dtype(dt)
                 fit = dt if dt.kind in "iu" and src.kind == "f" else None
                 for planes, pixels, shift in itertools.product((1, 2, 3, 4, 6), (5, 37, 3000),
-                                                               (0, 4, 1)):
+                                                               (0, 4, 32, 1)):
                     base = random_values(rng, src, 2 * planes * pixels, fit)
                     view = np.moveaxis(base.reshape(2, planes, pixels), 1, -1)
-                    raw = np.empty(view.size * dt.itemsize + 64, np.uint8)
-                    start = (-raw.ctypes.data) % 32 + shift
+                    raw = np.empty(view.size * dt.itemsize + 128, np.uint8)
+                    start = (-raw.ctypes.data) % 64 + shift
                     out = np.frombuffer(raw, dt, view.size, start)
                     scale, offset = factor(rng, dt, planes), factor(rng, dt, planes)
                     assert _kernel.convert_into(view, out, scale, offset, 1)
