@@ -1,15 +1,25 @@
-/* Converting copies: the copy planner moves the view chunk by chunk into a
- * small per-thread scratch buffer (source type), and a contiguous
- * conversion loop (convert_scalar.c, convert_x86.c) writes the chunk to
- * the destination.  The scratch stays in L1/L2, so each element is read
- * from memory once and written once, and no block kernel needs a
- * converting variant.  Views whose rows are contiguous and long skip the
- * scratch: the loop converts straight from the source.
+/* Converting copies: the view is cut into chunks that are contiguous in
+ * the destination (a range of indices along one normalised axis with the
+ * axes before it fixed, or a piece of the last axis), each converted by
+ * one of four paths, so that each element is read from memory once and
+ * written once and no block kernel of the planner needs a converting
+ * variant:
  *
- * Chunks are contiguous in the destination: a range of indices along one
- * normalised axis with the axes before it fixed (or a piece of the last
- * axis when one row of it overflows the scratch).  All full chunks share
- * one plan; a ragged last range along the axis has a second.
+ * - direct: rows contiguous and long: the contiguous conversion loop
+ *   (convert_scalar.c, convert_x86.c) runs straight from the source;
+ * - planes: a few channels (last axis, 2 to 4) of contiguous runs, i.e.
+ *   channels-first images and audio: a vector loop converts and
+ *   interleaves them in registers;
+ * - planar: more such channels (Fortran-ordered tables): each channel's
+ *   run is converted into an L2 scratch, the planner moves it into
+ *   destination order, and it is copied out;
+ * - scratch: anything else: the planner copies the chunk into an L1/L2
+ *   scratch (source type), the contiguous loop converts it out.  All full
+ *   chunks share one plan; a ragged last range along the axis has a
+ *   second.
+ *
+ * Outputs larger than the last-level cache are written with non-temporal
+ * stores.
  */
 #include "internal.h"
 
