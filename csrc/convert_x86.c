@@ -246,6 +246,32 @@ AVX2 static int f32_f16(char *d, const char *s, int64_t n, const pf_factors *f, 
     return bad | portable(d + 2 * i, s + 4 * i, n - i, f, j);
 }
 
+/* Pixels of P float32 to convert one by one before d + 4*P*i is `align`
+ * aligned, so that the vector loop can stream; -1 if no i < 16 does. */
+static int64_t planes_head(const char *d, int64_t P, int64_t align)
+{
+    for (int64_t i = 0; i < 16; i++)
+        if ((uintptr_t)(d + 4 * P * i) % (uintptr_t)align == 0)
+            return i;
+    return -1;
+}
+
+/* Converts pixels [i, end) one element at a time. */
+static int planes_portable(pf_convert_fn portable, char *d, const char *s, int64_t i,
+                           int64_t end, int64_t P, int64_t ES, int64_t plane_step,
+                           const pf_factors *f, int64_t *j)
+{
+    int bad = 0;
+    for (; i < end; i++) {
+        for (int64_t p = 0; p < P; p++) {
+            bad |= portable(d + 4 * (i * P + p), s + p * plane_step + i * ES, 1, f, *j);
+            if (++*j == f->period)
+                *j = 0;
+        }
+    }
+    return bad;
+}
+
 /* ---- planes: P strided source planes interleaved into float32 ----
  *
  * Channels-first pixels (and stereo frames): element i of plane p goes to
@@ -279,8 +305,10 @@ AVX2 static inline void interleave(int P, const __m256 *v, __m256 *o)
     {                                                                                \
         const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
         const float *fs = f->scale, *fo = f->offset;                                 \
-        const int stream = f->stream && (uintptr_t)d % 32 == 0;                      \
-        int64_t i = 0;                                                               \
+        const int64_t head = f->stream ? planes_head(d, P, 32) : -1;                 \
+        const int stream = head >= 0 && head <= m;                                   \
+        int64_t i = stream ? head : 0;                                               \
+        int bad = planes_portable(portable, d, s, 0, i, P, ES, plane_step, f, &j);   \
         for (; i + 8 <= m; i += 8) {                                                 \
             __m256 v[P], o[P];                                                       \
             for (int p = 0; p < P; p++)                                              \
@@ -300,15 +328,7 @@ AVX2 static inline void interleave(int P, const __m256 *v, __m256 *o)
             }                                                                        \
             j = advance(j, 8 * P, f->period);                                        \
         }                                                                            \
-        int bad = 0;                                                                 \
-        for (; i < m; i++) {                                                         \
-            for (int p = 0; p < P; p++) {                                            \
-                bad |= portable(d + 4 * (i * P + p), s + p * plane_step + i * ES, 1, f, j); \
-                if (++j == f->period)                                                \
-                    j = 0;                                                           \
-            }                                                                        \
-        }                                                                            \
-        return bad;                                                                  \
+        return bad | planes_portable(portable, d, s, i, m, P, ES, plane_step, f, &j); \
     }
 
 #define PLANES_FROM(S, SRC, ES)                                                      \
@@ -435,7 +455,8 @@ LOOP_F32X16(f32_f32x16, PF_TYPE_FLOAT32, 4, f32x16_f32, 0)
     {                                                                                \
         const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
         const float *fs = f->scale, *fo = f->offset;                                 \
-        const int stream = f->stream && (uintptr_t)d % 64 == 0;                      \
+        const int64_t head = f->stream ? planes_head(d, P, 64) : -1;                 \
+        const int stream = head >= 0 && head <= m;                                   \
         __m512i idx[P];                                                              \
         __mmask16 mask[P][P];                                                        \
         for (int k = 0; k < P; k++) {                                                \
@@ -448,7 +469,8 @@ LOOP_F32X16(f32_f32x16, PF_TYPE_FLOAT32, 4, f32x16_f32, 0)
             }                                                                        \
             idx[k] = _mm512_loadu_si512(lanes);                                      \
         }                                                                            \
-        int64_t i = 0;                                                               \
+        int64_t i = stream ? head : 0;                                               \
+        int bad = planes_portable(portable, d, s, 0, i, P, ES, plane_step, f, &j);   \
         for (; i + 16 <= m; i += 16) {                                               \
             __m512 v[P];                                                             \
             for (int p = 0; p < P; p++)                                              \
@@ -469,15 +491,7 @@ LOOP_F32X16(f32_f32x16, PF_TYPE_FLOAT32, 4, f32x16_f32, 0)
             }                                                                        \
             j = advance(j, 16 * P, f->period);                                       \
         }                                                                            \
-        int bad = 0;                                                                 \
-        for (; i < m; i++) {                                                         \
-            for (int p = 0; p < P; p++) {                                            \
-                bad |= portable(d + 4 * (i * P + p), s + p * plane_step + i * ES, 1, f, j); \
-                if (++j == f->period)                                                \
-                    j = 0;                                                           \
-            }                                                                        \
-        }                                                                            \
-        return bad;                                                                  \
+        return bad | planes_portable(portable, d, s, i, m, P, ES, plane_step, f, &j); \
     }
 
 #define PLANES16_FROM(S, SRC, ES)                                                    \
