@@ -378,3 +378,40 @@ def test_same_types_any_spelling() -> None:
         assert _kernel.convert_supported(np.dtype(a), np.dtype("f4"))
         view = (np.arange(24) % 3).astype(a).reshape(4, 6).T
         assert_same(view, np.dtype(b) if b != "bool" else np.dtype("i1"))
+
+
+def test_c_entry_rejects_bad_arguments() -> None:
+    """pf_convert_copy's checks: unknown types and bool destinations,
+    factor lengths, thread counts, NULL pointers, overflowing sizes."""
+    from pyflat._pyflat import ffi
+
+    src = np.arange(12, dtype=np.uint8)
+    dst = np.zeros(12, np.float32)
+    two = np.ones(2, np.float32)
+    three = np.ones(3, np.float32)
+
+    def call(src_type: int = lib.PF_TYPE_UINT8, dst_type: int = lib.PF_TYPE_FLOAT32,
+             scale: Optional[np.ndarray] = None, scale_len: int = 0,
+             offset: Optional[np.ndarray] = None, offset_len: int = 0, threads: int = 1,
+             shape: tuple[int, ...] = (12,), strides: tuple[int, ...] = (1,),
+             dst_ptr: object = None) -> int:
+        return int(lib.pf_convert_copy(
+            ffi.from_buffer(src), ffi.from_buffer(dst) if dst_ptr is None else dst_ptr,
+            len(shape), shape, strides, src_type, dst_type,
+            ffi.NULL if scale is None else ffi.from_buffer(scale), scale_len,
+            ffi.NULL if offset is None else ffi.from_buffer(offset), offset_len, threads))
+
+    assert call() == lib.PF_OK
+    assert call(dst_type=lib.PF_TYPE_BOOL) == lib.PF_ERR_TYPE
+    assert call(src_type=12) == lib.PF_ERR_TYPE
+    assert call(src_type=-1) == lib.PF_ERR_TYPE
+    assert call(scale=two, scale_len=2, offset=three, offset_len=3) == lib.PF_ERR_FACTORS
+    assert call(scale=two, scale_len=0) == lib.PF_ERR_FACTORS
+    assert call(threads=-1) == lib.PF_ERR_THREADS
+    assert call(dst_ptr=ffi.NULL) == lib.PF_ERR_NULL
+    assert call(shape=(2**62, 4), strides=(0, 0)) == lib.PF_ERR_OVERFLOW
+    assert call(shape=(2**61, 2), strides=(0, 0)) == lib.PF_ERR_OVERFLOW  # output bytes
+    assert call(shape=(0, 5), strides=(5, 1), dst_ptr=ffi.NULL) == lib.PF_OK  # empty
+    dst[:] = 0
+    assert call(scale=np.ones(1, np.float32), scale_len=1, offset=three, offset_len=3) == 0
+    assert dst.tobytes() == (src.astype(np.float32) + 1).tobytes()
