@@ -7,6 +7,7 @@ The traffic limit is memcpy time of the output bytes scaled by
 (bytes read + bytes written) / (2 x output bytes).
 
     PYTHONPATH=<build> python tools/convert_kernel.py [--reps N] [--threads T] [--small]
+        [--simd none|sse2|avx2|avx512]
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 import numpy as np
 
 from pyflat import _kernel
+from pyflat._pyflat import lib
 
 
 def cases(small: bool) -> list:
@@ -47,7 +49,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--small", action="store_true", help="quarter-size inputs")
+    ap.add_argument("--simd", choices=["none", "sse2", "avx2", "avx512"],
+                    help="force a SIMD level (default: the CPU's)")
     a = ap.parse_args()
+    if a.simd:
+        lib.pf_force_simd(getattr(lib, f"PF_SIMD_{a.simd.upper()}"))
     print(f"{'case':42s} {'MB out':>7s} {'kernel ms':>9s} {'limit ms':>8s} "
           f"{'of limit':>8s} {'numpy ms':>8s} {'x numpy':>7s}")
     for name, view, dt, scale, offset, expression in cases(a.small):
