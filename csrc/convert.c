@@ -1,8 +1,8 @@
 /* Converting copies: the view is cut into chunks that are contiguous in
  * the destination (a range of indices along one normalised axis with the
  * axes before it fixed, or a piece of the last axis), each converted by
- * one of four paths, so that each element is read from memory once and
- * written once and no block kernel of the planner needs a converting
+ * one of the paths below, so that each element is read from memory once
+ * and written once and no block kernel of the planner needs a converting
  * variant:
  *
  * - direct: rows contiguous and long: the contiguous conversion loop
@@ -10,16 +10,18 @@
  * - planes: a few channels (last axis, 2 to 4) of contiguous runs, i.e.
  *   channels-first images and audio: a vector loop converts and
  *   interleaves them in registers;
- * - planar: more such channels (Fortran-ordered tables): each channel's
- *   run is converted into an L2 scratch, the planner moves it into
- *   destination order, and it is copied out;
+ * - wide: 8 or more such channels (Fortran-ordered tables) to float32: a
+ *   vector loop converts and transposes them in registers, 16 rows at a
+ *   time;
+ * - planar: other such channels: each channel's run is converted into an
+ *   L2 scratch, the planner moves it into destination order, and it is
+ *   copied out;
  * - scratch: anything else: the planner copies the chunk into an L1/L2
  *   scratch (source type), the contiguous loop converts it out.  All full
  *   chunks share one plan; a ragged last range along the axis has a
  *   second.
  *
- * Outputs larger than the last-level cache are written with non-temporal
- * stores.
+ * Large outputs are written with non-temporal stores.
  */
 #include "internal.h"
 
@@ -141,6 +143,7 @@ typedef struct {
     int64_t src_e, dst_e;
     int direct;      /* rows contiguous: no scratch */
     pf_planes_fn planes; /* or a few planes interleaved: no scratch */
+    pf_wide_fn wide;     /* or many, transposed in registers */
     int planar;          /* or many planes: convert runs, then move */
     int64_t channels;    /* factor values (1 or the channel count) */
     int64_t factor_size; /* bytes of a factor in the compute type */
@@ -237,6 +240,8 @@ static void run_chunks(void *c, int64_t begin, int64_t end)
         const int64_t j = g0 % k->factors.period;
         if (k->planes) {
             bad |= k->planes(d, s, count, k->strides[k->n - 1], &k->factors, j);
+        } else if (k->wide) {
+            bad |= k->wide(d, s, count, k->strides[k->n - 1], k->shape[k->n - 1], &k->factors);
         } else if (k->planar) {
             bad |= run_planar(k, d, s, count, j, planar, planar + PF_CONVERT_PLANAR_BYTES);
         } else if (k->direct) {
@@ -341,17 +346,19 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     int64_t units;
     if (!k.direct && k.n >= 2 && k.strides[last - 1] == k.src_e) {
         k.planes = pf_convert_planes(src_type, dst_type, planes, pf_simd_level());
-        k.planar = k.planes == NULL && planes > 4 && planes % channels == 0
+        if (planes % channels == 0 && k.planes == NULL)
+            k.wide = pf_convert_wide(src_type, dst_type, planes, pf_simd_level());
+        k.planar = k.planes == NULL && k.wide == NULL && planes > 4 && planes % channels == 0
                    && planes * k.dst_e * PF_CONVERT_MIN_RUN <= PF_CONVERT_PLANAR_BYTES;
     }
-    if (k.planar)
+    if (k.planar || k.wide)
         units = choose_chunks(&k, elements, last - 1, PF_CONVERT_PLANAR_BYTES / k.dst_e);
     else
         units = choose_chunks(&k, elements, k.planes ? last - 1 : 0,
                               PF_CONVERT_SCRATCH_BYTES / k.src_e);
 
     pf_plan whole, ragged;
-    if (!k.direct && !k.planes) {
+    if (!k.direct && !k.planes && !k.wide) {
         status = plan_chunk(&k, &whole, k.step);
         if (status == PF_OK && k.shape[k.axis] % k.step != 0)
             status = plan_chunk(&k, &ragged, k.shape[k.axis] % k.step);
@@ -365,6 +372,7 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     k.convert = loop_for(src_type, dst_type, &name);
     /* A period of whole channel cycles, at least a vector of lanes long. */
     k.factors.period = channels * ((PF_CONVERT_LANES + channels - 1) / channels);
+    k.factors.channels = channels;
     char *scale_pattern = NULL, *offset_pattern = NULL;
     if (scale != NULL && (scale_pattern = expand(scale, scale_len, k.factors.period, dst_type)) == NULL)
         return PF_ERR_NOMEM;

@@ -349,6 +349,96 @@ PLANES_FROM(f64, PF_TYPE_FLOAT64, 8)
         return planes == 2 ? S##_f32_planes2 : planes == 3 ? S##_f32_planes3 : S##_f32_planes4;
 
 
+
+/* ---- wide planes: 8 or more strided planes into float32 rows ----
+ *
+ * Fortran-ordered tables: destination row i holds element i of each of P
+ * planes (columns).  A block of PF_WIDE_ROWS rows at a time: for each group
+ * of eight planes (the last group overlaps the one before: the same values
+ * again), eight rows of each are loaded and converted, an 8x8 transpose in
+ * registers turns them into eight row pieces, stored into a block buffer
+ * in L1; the finished block is copied out (streamed).  Reads and writes
+ * interleave finely, as in the contiguous loops: measured (float64 Fortran
+ * table 500000 x 20 to float32, one thread), blocks of 8 rows 5.0-5.4 ms,
+ * 16 rows 4.8-5.1 ms, 32 rows 5.4-5.6 ms, 64 rows 6.5-7.5 ms, 256 rows
+ * 7.3-7.5 ms; planar chunks (convert.c) 6.8-7.3 ms.
+ */
+#define PF_WIDE_ROWS 16
+#define PF_WIDE_MAX_PLANES 128
+
+AVX2 static inline void transpose8(__m256 *r)
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+#define LOOP_WIDE(NAME, SRC, ES, LOAD)                                               \
+    AVX2 static int NAME(char *d, const char *s, int64_t rows, int64_t plane_step,    \
+                         int64_t P, const pf_factors *f)                              \
+    {                                                                                \
+        const pf_convert_fn portable = pf_convert_portable(SRC, PF_TYPE_FLOAT32);     \
+        const float *fs = f->scale, *fo = f->offset;                                 \
+        _Alignas(64) float block[PF_WIDE_ROWS * PF_WIDE_MAX_PLANES];                 \
+        int bad = 0;                                                                 \
+        for (int64_t r0 = 0; r0 < rows; r0 += PF_WIDE_ROWS) {                        \
+            const int64_t n = rows - r0 < PF_WIDE_ROWS ? rows - r0 : PF_WIDE_ROWS;    \
+            const int64_t vec_rows = n / 8 * 8;                                      \
+            for (int64_t p0 = 0;; p0 += 8) {                                         \
+                if (p0 > P - 8)                                                      \
+                    p0 = P - 8;                                                      \
+                const char *sp = s + p0 * plane_step + r0 * ES;                      \
+                const int64_t jf = p0 % f->channels;                                 \
+                for (int64_t i = 0; i < vec_rows; i += 8) {                          \
+                    __m256 v[8];                                                     \
+                    for (int q = 0; q < 8; q++)                                      \
+                        v[q] = LOAD(sp + q * plane_step + i * ES);                   \
+                    transpose8(v);                                                   \
+                    for (int q = 0; q < 8; q++) {                                    \
+                        if (fs)                                                      \
+                            v[q] = _mm256_mul_ps(v[q], _mm256_loadu_ps(fs + jf));    \
+                        if (fo)                                                      \
+                            v[q] = _mm256_add_ps(v[q], _mm256_loadu_ps(fo + jf));    \
+                        _mm256_storeu_ps(block + (i + q) * P + p0, v[q]);            \
+                    }                                                                \
+                }                                                                    \
+                if (p0 == P - 8)                                                     \
+                    break;                                                           \
+            }                                                                        \
+            for (int64_t i = vec_rows; i < n; i++)                                   \
+                for (int64_t p = 0; p < P; p++)                                      \
+                    bad |= portable((char *)(block + i * P + p),                     \
+                                    s + p * plane_step + (r0 + i) * ES, 1, f, p % f->channels); \
+            char *out = d + 4 * r0 * P;                                              \
+            if (f->stream)                                                           \
+                pf_stream_copy(out, (const char *)block, 4 * n * P);                 \
+            else                                                                     \
+                memcpy(out, block, (size_t)(4 * n * P));                             \
+        }                                                                            \
+        return bad;                                                                  \
+    }
+
+LOOP_WIDE(u8_f32_wide, PF_TYPE_UINT8, 1, u8x8_f32)
+LOOP_WIDE(i8_f32_wide, PF_TYPE_INT8, 1, i8x8_f32)
+LOOP_WIDE(u16_f32_wide, PF_TYPE_UINT16, 2, u16x8_f32)
+LOOP_WIDE(i16_f32_wide, PF_TYPE_INT16, 2, i16x8_f32)
+LOOP_WIDE(i32_f32_wide, PF_TYPE_INT32, 4, i32x8_f32)
+LOOP_WIDE(f32_f32_wide, PF_TYPE_FLOAT32, 4, f32x8_f32)
+LOOP_WIDE(f64_f32_wide, PF_TYPE_FLOAT64, 8, f64x8_f32)
+
 /* ---- AVX-512: the float32 results, sixteen lanes ----
  *
  * The same loops at twice the width, for CPUs at PF_SIMD_AVX512: half the
@@ -615,7 +705,33 @@ pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int s
     }
 }
 
+pf_wide_fn pf_convert_wide(int src_type, int dst_type, int64_t planes, int simd)
+{
+    if (simd < PF_SIMD_AVX2 || !cpu_f16c() || dst_type != PF_TYPE_FLOAT32 || planes < 8
+            || planes > PF_WIDE_MAX_PLANES)
+        return NULL;
+    switch (src_type) {
+    case PF_TYPE_UINT8: return u8_f32_wide;
+    case PF_TYPE_INT8: return i8_f32_wide;
+    case PF_TYPE_UINT16: return u16_f32_wide;
+    case PF_TYPE_INT16: return i16_f32_wide;
+    case PF_TYPE_INT32: return i32_f32_wide;
+    case PF_TYPE_FLOAT32: return f32_f32_wide;
+    case PF_TYPE_FLOAT64: return f64_f32_wide;
+    default: return NULL;
+    }
+}
+
 #else /* not x86-64: the portable loops only */
+
+pf_wide_fn pf_convert_wide(int src_type, int dst_type, int64_t planes, int simd)
+{
+    (void)src_type;
+    (void)dst_type;
+    (void)planes;
+    (void)simd;
+    return NULL;
+}
 
 pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd)
 {

@@ -144,6 +144,7 @@ typedef struct {
     const void *scale;
     const void *offset;
     int64_t period;
+    int64_t channels; /* factor values: pattern[i] is factor[i % channels] */
     int stream;  /* vector loops: non-temporal stores (the caller fences) */
 } pf_factors;
 
@@ -168,6 +169,17 @@ typedef int (*pf_planes_fn)(char *d, const char *s, int64_t m, int64_t plane_ste
                             const pf_factors *f, int64_t j);
 /* A planes loop at SIMD level `simd`, or NULL (convert_x86.c). */
 pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd);
+
+/* Converts `rows` elements of each of `planes` source planes (plane p at
+ * s + p*plane_step, elements contiguous) into rows x planes row-major
+ * destination elements; plane p's factors are pattern value
+ * p % f->channels (planes is a multiple of the channel count).  Returns as
+ * pf_convert_fn. */
+typedef int (*pf_wide_fn)(char *d, const char *s, int64_t rows, int64_t plane_step,
+                          int64_t planes, const pf_factors *f);
+/* A wide-planes loop (8 or more planes) at SIMD level `simd`, or NULL
+ * (convert_x86.c). */
+pf_wide_fn pf_convert_wide(int src_type, int dst_type, int64_t planes, int simd);
 
 /* numpy's float16 conversions (round to nearest even, NaN payloads kept). */
 uint16_t pf_f32_to_f16(float x);

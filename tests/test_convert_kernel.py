@@ -346,8 +346,8 @@ def cpu_has(*flags: str) -> bool:
 @pytest.mark.parametrize("level", [lib.PF_SIMD_NONE, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512])
 @pytest.mark.parametrize("streaming", [0, 1])
 def test_planes_streaming_and_misaligned_out(level: int, streaming: int) -> None:
-    """Channels-first pixels of 1 to 6 planes (the interleaving loops take
-    2 to 4), ragged lengths, per-channel factors, into out= buffers that
+    """Channels-first pixels of 1 to 33 planes (the interleaving loops take
+    2 to 4, the transposing ones 8 and more), ragged lengths, per-channel factors, into out= buffers that
     are 64-, 32- and 4-byte aligned and not aligned at all, with
     non-temporal stores forced on and off."""
     rng = np.random.default_rng(level + 2 * streaming)
@@ -357,7 +357,8 @@ def test_planes_streaming_and_misaligned_out(level: int, streaming: int) -> None
             for src, dt in itertools.product(SOURCES, ("float32", "float64", "float16", "int32")):
                 dt = np.dtype(dt)
                 fit = dt if dt.kind in "iu" and src.kind == "f" else None
-                for planes, pixels, shift in itertools.product((1, 2, 3, 4, 6), (5, 37, 3000),
+                for planes, pixels, shift in itertools.product((1, 2, 3, 4, 6, 8, 20, 33),
+                                                               (5, 37, 300),
                                                                (0, 4, 32, 1)):
                     base = random_values(rng, src, 2 * planes * pixels, fit)
                     view = np.moveaxis(base.reshape(2, planes, pixels), 1, -1)
