@@ -145,7 +145,6 @@ typedef struct {
     pf_planes_fn planes; /* or a few planes interleaved: no scratch */
     pf_wide_fn wide;     /* or many, transposed in registers */
     int planar;          /* or many planes: convert runs, then move */
-    int64_t channels;    /* factor values (1 or the channel count) */
     int64_t factor_size; /* bytes of a factor in the compute type */
     const pf_plan *whole, *ragged; /* chunk copies into scratch */
     pf_convert_fn convert;
@@ -195,7 +194,7 @@ static int run_planar(const job *k, char *d, const char *s, int64_t count, int64
     one.stream = 0;
     int bad = 0;
     for (int64_t p = 0; p < planes; p++) {
-        const int64_t c = (j + p) % k->channels, e = k->factor_size;
+        const int64_t c = (j + p) % k->factors.channels, e = k->factor_size;
         for (int64_t i = 0; i < 2 * PF_CONVERT_LANES; i++) {
             if (k->factors.scale)
                 memcpy(scale + i * e, (const char *)k->factors.scale + c * e, (size_t)e);
@@ -338,10 +337,9 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     const int last = k.n - 1;
     k.direct = k.strides[last] == k.src_e
                && (k.n == 1 || k.shape[last] * k.src_e >= PF_CONVERT_DIRECT_ROW_BYTES);
-    /* Planes: channels (the last axis) of contiguous runs; a few are
-     * interleaved in registers, more go through planar chunks. */
+    /* Channels (the last axis) of contiguous runs: planes, wide or planar
+     * chunks (the last two take each run's factors as one channel's). */
     const int64_t planes = k.shape[last];
-    k.channels = channels;
     k.factor_size = dst_type == PF_TYPE_FLOAT16 || dst_type == PF_TYPE_FLOAT32 ? 4 : 8;
     int64_t units;
     if (!k.direct && k.n >= 2 && k.strides[last - 1] == k.src_e) {
