@@ -75,6 +75,8 @@ pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t cols, int64_t d_row,
 
 /* 1: write the output with non-temporal stores (memcpy kernel only). */
 int pf_use_streaming(int64_t nbytes);
+/* pf_force_streaming's setting: -1 auto, 0 off, 1 on. */
+int pf_streaming_forced(void);
 
 /* memcpy with non-temporal stores; pf_stream_fence() orders them before
  * the results are handed over. */
@@ -129,5 +131,61 @@ pf_program_fn2 pf_program_runner(void);
 
 /* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
 int pf_has_splat(int64_t e);
+
+/* Converting copies.  Factors are expanded to a pattern of `period`
+ * values (a multiple of the channel count, at least PF_CONVERT_LANES) plus
+ * PF_CONVERT_LANES more, so that the factors of up to PF_CONVERT_LANES
+ * elements starting at any index j < period are consecutive (the vector
+ * loops step j once per up to 64 elements); their type is the destination's
+ * compute type (float for float16 and float32, double, uint64 for the
+ * integers).  NULL: no such step. */
+#define PF_CONVERT_LANES 64
+typedef struct {
+    const void *scale;
+    const void *offset;
+    int64_t period;
+    int64_t channels; /* factor values: pattern[i] is factor[i % channels] */
+    int stream;  /* vector loops: non-temporal stores (the caller fences) */
+} pf_factors;
+
+/* Converts n contiguous source elements to n destination elements, factor
+ * index j for the first; returns 1 if some float -> integer value could
+ * not be converted (see convert_scalar.c), else 0. */
+typedef int (*pf_convert_fn)(char *d, const char *s, int64_t n,
+                             const pf_factors *f, int64_t j);
+
+/* The portable loop for a pair, or NULL (convert_scalar.c). */
+pf_convert_fn pf_convert_portable(int src_type, int dst_type);
+/* A vector loop for a pair at SIMD level `simd`, or NULL (convert_x86.c);
+ * *name: its instruction set. */
+pf_convert_fn pf_convert_vector(int src_type, int dst_type, int simd,
+                                const char **name);
+
+/* Converts m elements of each of `planes` source planes (plane p at
+ * s + p*plane_step, elements contiguous) into m*planes destination
+ * elements, element i of plane p to i*planes + p; factor index j for the
+ * first.  Returns as pf_convert_fn. */
+typedef int (*pf_planes_fn)(char *d, const char *s, int64_t m, int64_t plane_step,
+                            const pf_factors *f, int64_t j);
+/* A planes loop at SIMD level `simd`, or NULL (convert_x86.c). */
+pf_planes_fn pf_convert_planes(int src_type, int dst_type, int64_t planes, int simd);
+
+/* Converts `rows` elements of each of `planes` source planes (plane p at
+ * s + p*plane_step, elements contiguous) into rows x planes row-major
+ * destination elements; plane p's factors are pattern value
+ * p % f->channels (planes is a multiple of the channel count).  Returns as
+ * pf_convert_fn. */
+typedef int (*pf_wide_fn)(char *d, const char *s, int64_t rows, int64_t plane_step,
+                          int64_t planes, const pf_factors *f);
+/* A wide-planes loop (8 or more planes) at SIMD level `simd`, or NULL
+ * (convert_x86.c). */
+pf_wide_fn pf_convert_wide(int src_type, int dst_type, int64_t planes, int simd);
+
+/* numpy's float16 conversions (round to nearest even, NaN payloads kept). */
+uint16_t pf_f32_to_f16(float x);
+float pf_f16_to_f32(uint16_t h);
+
+/* The thread count for a job of `units` units writing nbytes (plan.c). */
+int pf_threads_for(int64_t nbytes, int64_t units, int num_threads);
 
 #endif /* PYFLAT_INTERNAL_H */

@@ -387,20 +387,20 @@ static void choose_tile_chunks(pf_plan *p)
     p->units = units;
 }
 
-static void choose_threads(pf_plan *p, int num_threads)
+int pf_threads_for(int64_t nbytes, int64_t units, int num_threads)
 {
     int64_t wanted = num_threads > 0 ? num_threads : pf_get_default_threads();
     int64_t min_bytes = atomic_load(&forced_min_bytes_per_thread);
     if (min_bytes < 1)
         min_bytes = PF_MIN_BYTES_PER_THREAD;
-    int64_t by_size = p->nbytes / min_bytes;
+    int64_t by_size = nbytes / min_bytes;
     if (wanted > by_size)
         wanted = by_size;
-    if (wanted > p->units)
-        wanted = p->units;
+    if (wanted > units)
+        wanted = units;
     if (wanted > PF_MAX_THREADS)
         wanted = PF_MAX_THREADS;
-    p->num_threads = wanted < 1 ? 1 : (int)wanted;
+    return wanted < 1 ? 1 : (int)wanted;
 }
 
 int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
@@ -470,7 +470,7 @@ int pf_plan_make(pf_plan *p, int ndim, const int64_t *shape,
     p->streaming = p->kernel == PF_KERNEL_MEMCPY
                    && p->shape[p->cols_axis] * itemsize >= PF_STREAMING_MIN_RUN
                    && pf_use_streaming(p->nbytes);
-    choose_threads(p, num_threads);
+    p->num_threads = pf_threads_for(p->nbytes, p->units, num_threads);
     return PF_OK;
 }
 
@@ -496,6 +496,9 @@ const char *pf_strerror(int status)
     case PF_ERR_OVERFLOW: return "the total size in bytes overflows int64";
     case PF_ERR_THREADS: return "num_threads must be >= 0";
     case PF_ERR_NOMEM: return "could not start worker threads";
+    case PF_ERR_RANGE: return "a float value has no integer conversion (NaN, infinite or out of range)";
+    case PF_ERR_TYPE: return "unsupported element type pair";
+    case PF_ERR_FACTORS: return "scale and offset lengths must be 1 or the same channel count";
     default: return "unknown pyflat status";
     }
 }

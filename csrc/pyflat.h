@@ -26,8 +26,30 @@ typedef enum {
     PF_ERR_ITEMSIZE = 4,   /* itemsize < 1 */
     PF_ERR_OVERFLOW = 5,   /* the total size does not fit in int64 */
     PF_ERR_THREADS = 6,    /* num_threads < 0 */
-    PF_ERR_NOMEM = 7       /* the thread pool could not be set up */
+    PF_ERR_NOMEM = 7,      /* the thread pool could not be set up */
+    PF_ERR_RANGE = 8,      /* a float value has no integer conversion (NaN,
+                              infinite, or out of the destination's range) */
+    PF_ERR_TYPE = 9,       /* an element type outside pf_type, or a bool
+                              destination */
+    PF_ERR_FACTORS = 10    /* scale/offset lengths: 1 or the same count */
 } pf_status;
+
+/* Element types of converting copies (native byte order). */
+typedef enum {
+    PF_TYPE_BOOL = 0,
+    PF_TYPE_INT8 = 1,
+    PF_TYPE_UINT8 = 2,
+    PF_TYPE_INT16 = 3,
+    PF_TYPE_UINT16 = 4,
+    PF_TYPE_INT32 = 5,
+    PF_TYPE_UINT32 = 6,
+    PF_TYPE_INT64 = 7,
+    PF_TYPE_UINT64 = 8,
+    PF_TYPE_FLOAT16 = 9,
+    PF_TYPE_FLOAT32 = 10,
+    PF_TYPE_FLOAT64 = 11
+} pf_type;
+#define PF_TYPE_COUNT 12
 
 /* The innermost block kernel: what one destination row (or tile) is. */
 typedef enum {
@@ -134,6 +156,28 @@ int pf_plan_execute(const pf_plan *plan, const char *src, char *dst);
 /* pf_plan_make + pf_plan_execute. */
 int pf_copy(const char *src, char *dst, int ndim, const int64_t *shape,
             const int64_t *src_strides, int64_t itemsize, int num_threads);
+
+/* A converting copy: dst (C order, dst_type) = view (src_type) converted,
+ * then times scale, then plus offset, each step in the destination type
+ * with numpy's rounding (see csrc/convert.c).  scale / offset: NULL, or
+ * arrays of the destination type of scale_len / offset_len values, each 1
+ * (one factor for all) or C: the factor of destination element k is
+ * factor[k % C].  Returns PF_ERR_RANGE, with dst partly written, when a
+ * float -> integer conversion meets a value it cannot convert. */
+int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
+                    const int64_t *src_strides, int src_type, int dst_type,
+                    const void *scale, int64_t scale_len,
+                    const void *offset, int64_t offset_len, int num_threads);
+
+/* Whether pf_convert_copy converts src_type -> dst_type. */
+int pf_convert_supported(int src_type, int dst_type);
+
+/* The conversion loop's instruction set at the SIMD level in force (static
+ * storage), e.g. "avx2", "avx2+f16c", "portable". */
+const char *pf_convert_loop_name(int src_type, int dst_type);
+
+/* Bytes of one element of a pf_type, or 0. */
+int64_t pf_type_size(int type);
 
 /* Text for a status code (static storage). */
 const char *pf_strerror(int status);

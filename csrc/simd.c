@@ -57,6 +57,11 @@ int64_t pf_tile_edge(int64_t itemsize)
     return edge < 8 ? 8 : edge > 64 ? 64 : edge;
 }
 
+int pf_streaming_forced(void)
+{
+    return atomic_load(&forced_streaming);
+}
+
 int pf_use_streaming(int64_t nbytes)
 {
     int forced = atomic_load(&forced_streaming);

@@ -16,7 +16,8 @@ import numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["plan.c", "kernels.c", "micro_x86.c", "pool.c", "simd.c"]
+SOURCES = ["plan.c", "kernels.c", "micro_x86.c", "pool.c", "simd.c", "convert.c",
+           "convert_scalar.c", "convert_x86.c"]
 _INT_DEFINE = re.compile(r"#define\s+\w+\s+\d+\s*$")
 
 
@@ -36,7 +37,10 @@ def compile_flags() -> tuple[list[str], list[str]]:
     # No auto-vectorisation: the SIMD paths are written out; gcc's
     # vectorised strided loops (element-wise loads into vectors) ran the
     # portable item loops 1.3-2.7x slower here (1-, 2- and 3-byte tiles).
-    cflags = ["-std=c11", "-O3", "-fno-tree-vectorize", "-Wall", "-Wextra", "-pthread"]
+    # No contraction of x*scale + offset into a fused multiply-add: numpy
+    # rounds the product and the sum separately (converting copies).
+    cflags = ["-std=c11", "-O3", "-fno-tree-vectorize", "-ffp-contract=off", "-Wall", "-Wextra",
+              "-pthread"]
     ldflags = ["-pthread"]
     if os.environ.get("PYFLAT_SANITIZE") == "1":
         sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
@@ -54,6 +58,9 @@ GLUE_CDEF = """
 #define PF_DECLINED 100
 int pf_copy_ndarray(uintptr_t src_array, char *dst, int64_t itemsize,
                     int num_threads, int64_t decline_simple_below);
+int pf_convert_ndarray(uintptr_t src_array, char *dst, int src_type, int dst_type,
+                       const void *scale, int64_t scale_len, const void *offset,
+                       int64_t offset_len, int num_threads);
 """
 GLUE_SOURCE = """
 #include "pyflat.h"
@@ -88,6 +95,18 @@ int pf_copy_ndarray(uintptr_t src_array, char *dst, int64_t itemsize,
             && plan.shape[plan.ndim - 1] * itemsize >= 256)
         return PF_DECLINED;
     return pf_plan_execute(&plan, PyArray_BYTES(a), dst);
+}
+
+/* pf_convert_copy of an ndarray (read as in pf_copy_ndarray). */
+int pf_convert_ndarray(uintptr_t src_array, char *dst, int src_type, int dst_type,
+                       const void *scale, int64_t scale_len, const void *offset,
+                       int64_t offset_len, int num_threads)
+{
+    PyArrayObject *a = (PyArrayObject *)src_array;
+    return pf_convert_copy(PyArray_BYTES(a), dst, PyArray_NDIM(a),
+                           (const int64_t *)PyArray_DIMS(a),
+                           (const int64_t *)PyArray_STRIDES(a), src_type, dst_type,
+                           scale, scale_len, offset, offset_len, num_threads);
 }
 """
 

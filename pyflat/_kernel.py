@@ -7,7 +7,7 @@ ndarray with the same dtype and number of elements that does not overlap it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 
@@ -76,62 +76,73 @@ def simd_name(simd: int) -> str:
     return str(ffi.string(lib.pf_simd_name(simd)).decode())
 
 
-# -- conversion while copying (issue 14) -----------------------------------------
-# stand-in until the C kernel lands: pure numpy, with exactly the contract of
-# the C binding (CONVERT_SPEC.md), so that pyflat.convert and the tests are
-# written against it.  The lead replaces this block at merge.
-
-CONVERT_STAND_IN = True  # tests/test_convert.py skips its allocation test while this is here
-
-_FUSED_SOURCE_KINDS: Dict[str, Tuple[int, ...]] = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8)}
-_FUSED_DESTINATION_KINDS: Dict[str, Tuple[int, ...]] = {"i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8)}
-
-
-def _in_set(dtype: np.dtype, kinds: Dict[str, Tuple[int, ...]]) -> bool:
-    return (dtype.isnative and dtype.names is None and dtype.subdtype is None
-            and dtype.itemsize in kinds.get(dtype.kind, ()))
+# Converting copies (issue 14): numpy dtypes as the kernel's pf_type codes.
+_TYPES = {np.dtype(name): code for name, code in (
+    ("bool", lib.PF_TYPE_BOOL), ("int8", lib.PF_TYPE_INT8), ("uint8", lib.PF_TYPE_UINT8),
+    ("int16", lib.PF_TYPE_INT16), ("uint16", lib.PF_TYPE_UINT16),
+    ("int32", lib.PF_TYPE_INT32), ("uint32", lib.PF_TYPE_UINT32),
+    ("int64", lib.PF_TYPE_INT64), ("uint64", lib.PF_TYPE_UINT64),
+    ("float16", lib.PF_TYPE_FLOAT16), ("float32", lib.PF_TYPE_FLOAT32),
+    ("float64", lib.PF_TYPE_FLOAT64))}
 
 
-def convert_supported(src: np.dtype, dst: np.dtype) -> bool:  # stand-in until the C kernel lands
+def _type_code(dtype: np.dtype) -> int:
+    """The kernel's code for a native-order dtype, or -1 (byte-swapped and
+    other dtypes)."""
+    dtype = np.dtype(dtype)
+    if not dtype.isnative:
+        return -1
+    return int(_TYPES.get(dtype, -1))
+
+
+def convert_supported(src: np.dtype, dst: np.dtype) -> bool:
     """True when the kernel converts ``src`` -> ``dst`` (both native-order:
     sources bool, the integers, float16/32/64; destinations the integers and
     float16/32/64)."""
-    return _in_set(src, _FUSED_SOURCE_KINDS) and _in_set(dst, _FUSED_DESTINATION_KINDS)
+    s, d = _type_code(src), _type_code(dst)
+    return s >= 0 and d >= 0 and bool(lib.pf_convert_supported(s, d))
 
 
-def _fits(view: np.ndarray, dst: np.dtype) -> bool:
-    """Whether every value of the floating ``view`` truncates into the integer
-    ``dst`` (no NaN, no infinity, none out of range).  Conservative at the
-    int64/uint64 edges, where a False only sends the caller to numpy."""
-    info = np.iinfo(dst)
-    values = view.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        return bool(np.all((values > float(info.min) - 1) & (values < float(info.max) + 1)))
+def _factors(values: Optional[np.ndarray]) -> tuple[Any, int]:
+    if values is None:
+        return ffi.NULL, 0
+    return ffi.from_buffer(values), len(values)
 
 
 def convert_into(view: np.ndarray, out: np.ndarray, scale: Optional[np.ndarray],
-                 offset: Optional[np.ndarray],
-                 num_threads: int = 0) -> bool:  # stand-in until the C kernel lands
+                 offset: Optional[np.ndarray], num_threads: int = 0) -> bool:
     """Write ``out.flat = view.astype(out.dtype) [* scale] [+ offset]`` (C
-    order), bit for bit as numpy; False, leaving ``out`` undefined, when a
-    float -> integer conversion meets NaN, an infinity or a value out of the
-    destination's range (the caller redoes it with numpy).  ``scale`` and
-    ``offset``: None, or 1-d arrays of ``out.dtype`` of length 1 or
-    ``view.shape[-1]``."""
-    if view.dtype.kind == "f" and out.dtype.kind in "iu" and not _fits(view, out.dtype):
+    order), bit for bit as numpy, in one pass.
+
+    ``view``: any strides, ``convert_supported(view.dtype, out.dtype)``;
+    ``out``: C-contiguous, writeable, as many elements, not overlapping
+    ``view``; ``scale`` / ``offset``: None or 1-d C-contiguous arrays of
+    ``out.dtype`` of length 1 (one factor) or ``view.shape[-1]`` (the factor
+    of destination element k is ``factor[k % len]``).  Returns False, with
+    ``out`` partly written, when a float -> integer conversion meets NaN, an
+    infinity or a value outside the destination's range (numpy's result is
+    platform-defined there: the caller redoes it with numpy).  Runs with the
+    GIL released on a private view of ``view``.
+    """
+    private = view.view()
+    scale_ptr, scale_len = _factors(scale)
+    offset_ptr, offset_len = _factors(offset)
+    status = lib.pf_convert_ndarray(id(private), ffi.from_buffer(out),
+                                    _type_code(view.dtype), _type_code(out.dtype),
+                                    scale_ptr, scale_len, offset_ptr, offset_len,
+                                    num_threads)
+    if status == lib.PF_ERR_RANGE:
         return False
-    source = view.reshape(1) if view.ndim == 0 else view
-    result = np.ascontiguousarray(source).astype(out.dtype)
-    if scale is not None:
-        np.multiply(result, scale, out=result)
-    if offset is not None:
-        np.add(result, offset, out=result)
-    out.reshape(-1)[...] = result.reshape(-1)
+    check(status)
     return True
 
 
 def convert_text(src: np.dtype, dst: np.dtype, has_scale: bool, has_offset: bool,
-                 num_threads: int = 0) -> str:  # stand-in until the C kernel lands
-    """One line for explain(): the conversion step and its SIMD variant."""
+                 num_threads: int = 0) -> str:
+    """One line for explain(): the conversion step and its SIMD variant, e.g.
+    ``"uint8 -> float32, x*scale+offset (avx2)"``."""
     steps = ("*scale" if has_scale else "") + ("+offset" if has_offset else "")
-    return f"{src} -> {dst}" + (f", x{steps}" if steps else "") + " (numpy stand-in)"
+    loop = str(ffi.string(lib.pf_convert_loop_name(_type_code(src), _type_code(dst))).decode())
+    text = f"{np.dtype(src)} -> {np.dtype(dst)}" + (f", x{steps}" if steps else "")
+    threads = f", {num_threads} threads" if num_threads > 1 else ""
+    return f"{text} ({loop} loop{threads})"

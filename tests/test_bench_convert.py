@@ -157,18 +157,6 @@ def test_conversion_cases_run_checked_and_report():
     check_figures(infos, records)
 
 
-def test_without_the_api_pyflat_rows_fail_clearly_and_the_rest_runs(monkeypatch):
-    def old_batch_flatten(a, *, data_format="channels_last", out=None, num_threads=None):
-        raise AssertionError("not called")
-    monkeypatch.setattr(pyflat, "batch_flatten", old_batch_flatten)
-    impls = default_impls([1], torch=None)
-    infos, records = run(select_cases(["int16_audio_to_f32"]), impls, QUICK)
-    assert {r.impl for r in records} == {"numpy", "memcpy"}
-    skipped = dict(infos[0].skipped)
-    assert set(skipped) == {"pyflat x1", "pyflat-kernel x1"}
-    assert all("no batch_flatten(dtype=...)" in why for why in skipped.values())
-
-
 def test_pyflat_rounding_like_the_peer_is_a_wrong_result(monkeypatch):
     def divides(a, *, data_format="channels_last", dtype=None, scale=None, out=None,
                 num_threads=None, **kwargs):

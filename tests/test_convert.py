@@ -5,10 +5,9 @@ Every result is compared, byte for byte, with numpy's expression
     r = ref.astype(dtype); r = r * np.asarray(scale, dtype); r = r + np.asarray(offset, dtype)
 
 (absent factors skipped), where ``ref`` is the result without conversion.
-These tests are also the C conversion kernel's: once it replaces the numpy
-stand-in in pyflat/_kernel.py they check it on every fused (source,
-destination) pair, scalar and per-channel factors, NaN, infinities, -0.0,
-subnormals and values out of the destination's range.
+These tests are also the C conversion kernel's, end to end: every fused
+(source, destination) pair, scalar and per-channel factors, NaN, infinities,
+-0.0, subnormals and values out of the destination's range.
 """
 
 from __future__ import annotations
@@ -572,9 +571,6 @@ def test_factor_values_are_checked_against_the_result_dtype_exactly():
 
 # --- the output is the only full-size allocation ----------------------------------------
 
-@pytest.mark.skipif(getattr(_kernel, "CONVERT_STAND_IN", False),
-                    reason="pyflat/_kernel.py still has the numpy stand-in of convert_into "
-                           "(it allocates temporaries); this checks the C kernel once merged")
 def test_the_fused_path_allocates_only_the_output():
     x = (np.arange(32 * 3 * 64 * 64) % 251).astype(np.uint8).reshape(32, 3, 64, 64)
     for kwargs in (dict(scale=1 / 255), dict(scale=[1.0, 2.0, 3.0], offset=[0.5, 0.0, -0.5]),
@@ -589,13 +585,6 @@ def test_the_fused_path_allocates_only_the_output():
         finally:
             tracemalloc.stop()
         assert result.nbytes <= peak <= result.nbytes + 64 * 1024, kwargs
-
-
-def test_the_stand_in_is_marked_while_it_is_here():
-    # The allocation test above is skipped only while the stand-in is in
-    # place: then convert_into is a Python function of _kernel.
-    if getattr(_kernel, "CONVERT_STAND_IN", False):
-        assert _kernel.convert_into.__module__ == "pyflat._kernel"
 
 
 # --- explain -------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import inspect
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import numpy as np
 import pyflat
 from .cases import Case, channels_last_view
 
-__all__ = ["Impl", "Unsupported", "default_impls", "import_torch", "import_torchvision",
+__all__ = ["Impl", "default_impls", "import_torch", "import_torchvision",
            "ParallelMemcpy", "output_nbytes"]
 
 Work = Callable[[], Any]
@@ -37,11 +36,6 @@ def _no_setting(threads: int) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
-class Unsupported(Exception):
-    """Raised by ``prepare`` when this implementation cannot take the case
-    here, saying why (for the report): pyflat without the conversion API."""
-
-
 @dataclass(frozen=True)
 class Impl:
     """One way of flattening, at a given number of threads.
@@ -49,8 +43,7 @@ class Impl:
     ``prepare(a, case, threads)`` returns the callable to time, whose result
     is the flattened (and, for a conversion case, converted) array (``None``
     for memcpy), or ``None`` when this implementation cannot take the input
-    (``cannot`` says which inputs, for the report), or raises
-    :class:`Unsupported` saying why.  ``setting(threads)`` is entered around
+    (``cannot`` says which inputs, for the report).  ``setting(threads)`` is entered around
     the timing (torch's process-wide thread count).  ``traced``: its
     allocations are visible to ``tracemalloc`` (numpy's are, torch's are
     not).  ``exact``: its result has pyflat's meaning bit for bit; a peer
@@ -83,20 +76,8 @@ def output_nbytes(a: np.ndarray, case: Optional[Case] = None) -> int:
 # -- pyflat ------------------------------------------------------------------
 
 def _conversion_kwargs(case: Case) -> dict[str, Any]:
-    """pyflat's conversion arguments for ``case`` ({} for a plain copy).
-
-    Raises
-    ------
-    Unsupported
-        When this pyflat's ``batch_flatten`` has no ``dtype=`` (issue 14 not
-        merged): the row fails saying so, and the rest of the run goes on.
-    """
-    if case.convert is None:
-        return {}
-    if "dtype" not in inspect.signature(pyflat.batch_flatten).parameters:
-        raise Unsupported(f"pyflat {pyflat.__version__} has no batch_flatten(dtype=...) "
-                          "yet (issue 14's conversion API)")
-    return case.convert.kwargs()
+    """pyflat's conversion arguments for ``case`` ({} for a plain copy)."""
+    return {} if case.convert is None else case.convert.kwargs()
 
 
 def _pyflat(a: np.ndarray, case: Case, threads: int) -> Work:

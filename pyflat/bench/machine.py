@@ -32,15 +32,11 @@ def _simd() -> str:
     return pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
 
 
-def _convert_loop() -> Optional[str]:
+def _convert_loop() -> str:
     """The conversion step of uint8 images to float32 / 255 here (which loop,
-    which SIMD, or the numpy stand-in), as explain() says; None before
-    issue 14's API."""
-    try:
-        plan = pyflat.explain(np.zeros((2, 3, 64, 64), np.uint8),
-                              data_format="channels_first", dtype=np.float32, scale=1 / 255)
-    except TypeError:  # no dtype= yet
-        return None
+    which SIMD), as explain() says."""
+    plan = pyflat.explain(np.zeros((2, 3, 64, 64), np.uint8),
+                          data_format="channels_first", dtype=np.float32, scale=1 / 255)
     return str(plan.conversion)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .cases import Case, channels_last_view
 from .conversion import close_enough, exact_result
-from .impls import Impl, Unsupported, Work, output_nbytes
+from .impls import Impl, Work, output_nbytes
 
 __all__ = ["CaseInfo", "Record", "Settings", "WrongResult", "run", "step_count",
            "peak_bytes"]
@@ -197,11 +197,7 @@ def _measure_case(case: Case, impls: Sequence[Impl], settings: Settings,
     timed = []  # (impl, work, calls per repetition)
     for impl in impls:
         progress(f"{case.name}: {impl.label}")
-        try:
-            work = impl.work(a, case)
-        except Unsupported as exc:  # it cannot run here, for the reason given
-            info = replace(info, skipped=(*info.skipped, (impl.label, str(exc))))
-            continue
+        work = impl.work(a, case)
         if work is None:  # it cannot take this input
             info = replace(info, skipped=(*info.skipped, (impl.label, impl.cannot)))
             continue
