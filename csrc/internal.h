@@ -130,4 +130,21 @@ pf_program_fn2 pf_program_runner(void);
 /* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
 int pf_has_splat(int64_t e);
 
+/* Plan cache (plan_cache.c): a plan's key is its arguments and the
+ * process-wide settings it was made with; layouts of more than
+ * PF_PLAN_CACHE_DIMS axes are not cached. */
+#define PF_PLAN_CACHE_DIMS 8
+#define PF_PLAN_SETTINGS 4
+typedef struct {
+    int64_t ndim, itemsize, settings[PF_PLAN_SETTINGS];
+    int64_t shape[PF_PLAN_CACHE_DIMS], strides[PF_PLAN_CACHE_DIMS];
+} pf_plan_key;
+/* 1 if the key was made (the layout is cacheable). */
+int pf_plan_key_make(pf_plan_key *k, int ndim, const int64_t *shape,
+                     const int64_t *src_strides, int64_t itemsize,
+                     const int64_t settings[PF_PLAN_SETTINGS]);
+/* 1 and the plan in *p on a hit. */
+int pf_plan_cache_get(pf_plan *p, const pf_plan_key *k);
+void pf_plan_cache_put(const pf_plan *p, const pf_plan_key *k);
+
 #endif /* PYFLAT_INTERNAL_H */
