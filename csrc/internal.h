@@ -37,8 +37,8 @@
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
-/* Tiles of at most 4 rows, or whose rows are vector gathers: this many
- * columns (measured: 2 x 64 tiles cost 2.5x a 2 x 512 one per item). */
+/* Tiles whose rows are vector gathers: this many columns (measured: 2 x 64
+ * tiles cost 2.5x a 2 x 512 one per item). */
 #define PF_FEW_ROWS_TILE_COLS 512
 #define PF_NARROW_ROW_BYTES 16
 
@@ -51,6 +51,10 @@
  * of 8 KiB rows, 30% slower with 256-byte rows, 2x slower in cache). */
 #define PF_STREAMING_MIN_BYTES ((int64_t)128 << 20)
 #define PF_STREAMING_MIN_RUN 4096
+
+/* Transposes by item moves (no register block) need at least this many
+ * rows (see choose_kernel). */
+#define PF_MIN_TILE_ROWS 8
 
 /* Transpose tiles: edge in elements (a multiple of every micro-kernel's). */
 int64_t pf_tile_edge(int64_t itemsize);

@@ -266,7 +266,14 @@ static void choose_kernel(pf_plan *p)
         describe(p, "offset table");
         return;
     }
-    if (t >= 0) {
+    /* Tiles of item moves pay only where a tile's rows share source lines:
+     * not for fewer than PF_MIN_TILE_ROWS rows, nor along a broadcast axis;
+     * the gather's item moves, in destination order, get the same lines
+     * from the cache (measured on the 49 such layouts of 4 x 300 fuzz
+     * layouts: the gather faster on 38, up to 5x; slower on 11, up to 2x). */
+    const int tiles_pay = micro.fn != NULL
+                          || (t >= 0 && p->shape[t] >= PF_MIN_TILE_ROWS && p->src_strides[t] != 0);
+    if (t >= 0 && tiles_pay) {
         p->kernel = PF_KERNEL_TRANSPOSE;
         p->rows_axis = t;
         p->tile_cols = pf_tile_edge(e);
@@ -280,8 +287,6 @@ static void choose_kernel(pf_plan *p)
         if (micro.fn == NULL && pf_gather_for(e, s_last, pf_simd_level())) {
             p->simd = pf_simd_level(); /* tile rows: vector gathers at step 2 */
             p->tile_cols = PF_FEW_ROWS_TILE_COLS;
-        } else if (p->shape[t] <= 4 && micro.fn == NULL) {
-            p->tile_cols = PF_FEW_ROWS_TILE_COLS; /* few rows: longer ones */
         }
         /* Tiles whose source rows use only part of their lines: the rest
          * of those lines belongs to other outer indices; visit those next
