@@ -120,6 +120,14 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * take programs (measured: 28- and 32-byte items reversed, 0.84-0.95x). */
 #define PF_PROGRAM_MIN_BYTES 32
 #define PF_PROGRAM_MAX_ITEM 16
+/* Pieces of rows (gathers, reversed runs) go by programs only for items of
+ * up to 4 bytes, and (but for bytes) runs of PF_ROW_PROGRAM_MIN_BYTES or
+ * more; item moves are faster otherwise (measured, 8 MB, steps -4 to 5,
+ * rows of 8 to 100 items: 8- and 12-byte items 1.3 to 5x faster by moves,
+ * 5- and 6-byte items 1.1x on average; 2- to 4-byte items 1.1 to 2x faster
+ * by moves on 40-item rows, 1.1 to 1.3x slower on 100-item rows). */
+#define PF_ROW_PROGRAM_MAX_ITEM 4
+#define PF_ROW_PROGRAM_MIN_BYTES 192
 
 /* The byte-permute program of a plan's row kernel (micro_x86.c), for
  * items at offsets off[0..items) (bytes, from the first): 1 if built. */

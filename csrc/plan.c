@@ -173,8 +173,8 @@ static int try_row_program(pf_plan *p)
     int64_t items = PF_PROGRAM_BYTES / e;
     if (items > p->row_elems)
         items = p->row_elems;
-    if (items < 1 || s_col == 0 || e >= PF_PROGRAM_MAX_ITEM
-            || items * e < 2 * PF_PROGRAM_MIN_BYTES)
+    if (items < 1 || s_col == 0 || e > PF_ROW_PROGRAM_MAX_ITEM
+            || items * e < (e == 1 ? 2 * PF_PROGRAM_MIN_BYTES : PF_ROW_PROGRAM_MIN_BYTES))
         return 0;
     int64_t off[PF_PROGRAM_BYTES];
     for (int64_t j = 0; j < items; j++)
