@@ -37,8 +37,8 @@
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
-/* Tiles of at most 4 rows, or whose rows are vector gathers: this many
- * columns (measured: 2 x 64 tiles cost 2.5x a 2 x 512 one per item). */
+/* Tiles whose rows are vector gathers: this many columns (measured: 2 x 64
+ * tiles cost 2.5x a 2 x 512 one per item). */
 #define PF_FEW_ROWS_TILE_COLS 512
 #define PF_NARROW_ROW_BYTES 16
 
@@ -51,6 +51,10 @@
  * of 8 KiB rows, 30% slower with 256-byte rows, 2x slower in cache). */
 #define PF_STREAMING_MIN_BYTES ((int64_t)128 << 20)
 #define PF_STREAMING_MIN_RUN 4096
+
+/* Transposes by item moves (no register block) need at least this many
+ * rows (see choose_kernel). */
+#define PF_MIN_TILE_ROWS 8
 
 /* Transpose tiles: edge in elements (a multiple of every micro-kernel's). */
 int64_t pf_tile_edge(int64_t itemsize);
@@ -118,6 +122,14 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * take programs (measured: 28- and 32-byte items reversed, 0.84-0.95x). */
 #define PF_PROGRAM_MIN_BYTES 32
 #define PF_PROGRAM_MAX_ITEM 16
+/* Pieces of rows (gathers, reversed runs) go by programs only for items of
+ * up to 4 bytes, and (but for bytes) runs of PF_ROW_PROGRAM_MIN_BYTES or
+ * more; item moves are faster otherwise (measured, 8 MB, steps -4 to 5,
+ * rows of 8 to 100 items: 8- and 12-byte items 1.3 to 5x faster by moves,
+ * 5- and 6-byte items 1.1x on average; 2- to 4-byte items 1.1 to 2x faster
+ * by moves on 40-item rows, 1.1 to 1.3x slower on 100-item rows). */
+#define PF_ROW_PROGRAM_MAX_ITEM 4
+#define PF_ROW_PROGRAM_MIN_BYTES 192
 
 /* The byte-permute program of a plan's row kernel (micro_x86.c), for
  * items at offsets off[0..items) (bytes, from the first): 1 if built. */
@@ -187,5 +199,22 @@ float pf_f16_to_f32(uint16_t h);
 
 /* The thread count for a job of `units` units writing nbytes (plan.c). */
 int pf_threads_for(int64_t nbytes, int64_t units, int num_threads);
+
+/* Plan cache (plan_cache.c): a plan's key is its arguments and the
+ * process-wide settings it was made with; layouts of more than
+ * PF_PLAN_CACHE_DIMS axes are not cached. */
+#define PF_PLAN_CACHE_DIMS 8
+#define PF_PLAN_SETTINGS 4
+typedef struct {
+    int64_t ndim, itemsize, settings[PF_PLAN_SETTINGS];
+    int64_t shape[PF_PLAN_CACHE_DIMS], strides[PF_PLAN_CACHE_DIMS];
+} pf_plan_key;
+/* 1 if the key was made (the layout is cacheable). */
+int pf_plan_key_make(pf_plan_key *k, int ndim, const int64_t *shape,
+                     const int64_t *src_strides, int64_t itemsize,
+                     const int64_t settings[PF_PLAN_SETTINGS]);
+/* 1 and the plan in *p on a hit. */
+int pf_plan_cache_get(pf_plan *p, const pf_plan_key *k);
+void pf_plan_cache_put(const pf_plan *p, const pf_plan_key *k);
 
 #endif /* PYFLAT_INTERNAL_H */

@@ -16,7 +16,7 @@ import numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["plan.c", "kernels.c", "micro_x86.c", "pool.c", "simd.c", "convert.c",
+SOURCES = ["plan.c", "plan_cache.c", "kernels.c", "micro_x86.c", "pool.c", "simd.c", "convert.c",
            "convert_scalar.c", "convert_x86.c"]
 _INT_DEFINE = re.compile(r"#define\s+\w+\s+\d+\s*$")
 

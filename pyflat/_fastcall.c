@@ -38,6 +38,7 @@
 #include <numpy/arrayobject.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum { KIND_BATCH_FLATTEN, KIND_FLATTEN, KIND_ASCONTIGUOUS, KIND_LAYER_CALL, KIND_COUNT };
 
@@ -59,7 +60,7 @@ static PyObject *str_plain_format; /* interned "_plain_format": its data_format 
  * decision cache and its kernel copy, read live (tests switch them). */
 static PyObject *str_small_copy_bytes, *str_simple_copy_bytes, *str_one_thread_bytes,
                 *str_kernel_min_bytes, *str_numpy_run_bytes, *str_kernel_takes,
-                *str_kernel_copy;
+                *str_kernel_copy, *str_kernel_entry;
 
 /* api's integer setting ``name`` in *value: 1, or 0 where it is not an int
  * (the Python implementation then decides). */
@@ -148,10 +149,18 @@ copier_of(FastFunc *self, PyArrayObject *view)
     if (!api_setting(self, str_numpy_run_bytes, &run)) {
         return COPIER_UNKNOWN;
     }
-    int last = PyArray_NDIM(view) - 1;
-    npy_intp itemsize = PyArray_ITEMSIZE(view);
-    if (PyArray_STRIDE(view, last) == itemsize && PyArray_DIM(view, last) * itemsize >= run) {
-        return COPIER_NUMPY;  /* (the product is at most nbytes: no overflow) */
+    int d = PyArray_NDIM(view) - 1;
+    npy_intp bytes = PyArray_ITEMSIZE(view);
+    if (PyArray_STRIDE(view, d) == bytes) {
+        /* trailing axes that continue the run, as api.kernel_takes_small
+         * merges them (the product is at most nbytes: no overflow) */
+        for (; d >= 0 && (PyArray_DIM(view, d) == 1 || PyArray_STRIDE(view, d) == bytes)
+               && bytes < run; d--) {
+            bytes *= PyArray_DIM(view, d);
+        }
+        if (bytes >= run) {
+            return COPIER_NUMPY;
+        }
     }
     PyObject *decisions = PyDict_GetItemWithError(self->api, str_kernel_takes);  /* borrowed */
     if (decisions == NULL || !PyDict_Check(decisions)) {
@@ -173,20 +182,73 @@ copier_of(FastFunc *self, PyArrayObject *view)
     return copier;
 }
 
-/* api._kernel_copy(view, batch, None), batch NULL for None: what the Python
- * fast paths call for a copy the kernel takes (num_threads None). */
+/* The kernel's C entry, pf_copy_ndarray (the cffi module's glue, see
+ * pyflat/_build.py): its address is api.KERNEL_ENTRY. */
+typedef int (*copy_ndarray_fn)(uintptr_t src_array, char *dst, int64_t itemsize,
+                               int num_threads, int64_t decline_simple_below);
+
+/* np.empty of the result, then the kernel called directly, with the GIL held
+ * (so that no thread reshapes ``view`` meanwhile; these copies are small and
+ * on one thread): what api._kernel_copy does, without its Python calls
+ * (about 0.6 us of a 4 KB copy).  NULL without an exception where the kernel
+ * declines or fails: api._kernel_copy then copies (or raises) as it would. */
 static PyObject *
-call_kernel_copy(FastFunc *self, PyArrayObject *view, PyObject *batch)
+kernel_copy_direct(copy_ndarray_fn entry, PyArrayObject *view, npy_intp batch)
 {
+    npy_intp dims2[2];
+    const npy_intp *dims = PyArray_DIMS(view);
+    int nd = PyArray_NDIM(view);
+    if (batch >= 0) {
+        dims2[0] = batch;
+        dims2[1] = batch > 0 ? PyArray_SIZE(view) / batch : 0;
+        dims = dims2;
+        nd = 2;
+    }
+    PyArray_Descr *descr = PyArray_DESCR(view);
+    Py_INCREF(descr);  /* PyArray_Empty steals it */
+    PyObject *out = PyArray_Empty(nd, (npy_intp *)dims, descr, 0);
+    if (out == NULL) {
+        PyErr_Clear();  /* api._kernel_copy raises it, in its words */
+        return NULL;
+    }
+    if (entry((uintptr_t)view, PyArray_BYTES((PyArrayObject *)out),
+              (int64_t)PyArray_ITEMSIZE(view), 0, 0) != 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* api._kernel_copy(view, batch, None), batch -1 for None: what the Python
+ * fast paths call for a copy the kernel takes (num_threads None); in C where
+ * api.KERNEL_ENTRY is set. */
+static PyObject *
+call_kernel_copy(FastFunc *self, PyArrayObject *view, npy_intp batch)
+{
+    npy_intp entry;
+    if (api_setting(self, str_kernel_entry, &entry) && entry != 0) {
+        PyObject *result = kernel_copy_direct((copy_ndarray_fn)(uintptr_t)entry, view, batch);
+        if (result != NULL) {
+            return result;
+        }
+    }
     PyObject *kernel_copy = PyDict_GetItemWithError(self->api, str_kernel_copy);  /* borrowed */
     if (kernel_copy == NULL) {
         PyErr_Clear();
         return NULL;  /* the Python implementation copies */
     }
+    PyObject *length = Py_None;
+    if (batch >= 0 && (length = PyLong_FromSsize_t((Py_ssize_t)batch)) == NULL) {
+        return NULL;
+    }
+    if (batch < 0) {
+        Py_INCREF(length);
+    }
     Py_INCREF(kernel_copy);
-    PyObject *args[3] = {(PyObject *)view, batch != NULL ? batch : Py_None, Py_None};
+    PyObject *args[3] = {(PyObject *)view, length, Py_None};
     PyObject *result = PyObject_Vectorcall(kernel_copy, args, 3, NULL);
     Py_DECREF(kernel_copy);
+    Py_DECREF(length);
     return result;
 }
 
@@ -215,13 +277,7 @@ batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
         return NULL;
     }
     if (copier == COPIER_KERNEL) {
-        PyObject *length = PyLong_FromSsize_t((Py_ssize_t)batch);
-        if (length == NULL) {
-            return NULL;
-        }
-        PyObject *result = call_kernel_copy(self, a, length);
-        Py_DECREF(length);
-        return result;
+        return call_kernel_copy(self, a, batch);
     }
     if (ndim == 2) {
         return PyArray_NewCopy(a, NPY_CORDER);
@@ -365,7 +421,7 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     case COPIER_NUMPY:
         return PyArray_NewCopy(a, NPY_CORDER);
     case COPIER_KERNEL:
-        return call_kernel_copy(self, a, NULL);
+        return call_kernel_copy(self, a, -1);
     default:
         return NULL;
     }
@@ -641,6 +697,7 @@ PyInit__fastcall(void)
         {&str_numpy_run_bytes, "NUMPY_RUN_BYTES"},
         {&str_kernel_takes, "_KERNEL_TAKES"},
         {&str_kernel_copy, "_kernel_copy"},
+        {&str_kernel_entry, "KERNEL_ENTRY"},
     };
     if (int_zero == NULL && ((int_zero = PyLong_FromLong(0)) == NULL
                              || (int_one = PyLong_FromLong(1)) == NULL

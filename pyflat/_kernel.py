@@ -52,6 +52,10 @@ def copy_into(view: np.ndarray, out: np.ndarray, num_threads: int = 0,
 # Prebound for copy_into, whose cost matters for small copies: cffi's lib
 # attributes are looked up on each access otherwise.
 _copy_ndarray, _from_buffer = lib.pf_copy_ndarray, ffi.from_buffer
+
+# The address of pf_copy_ndarray, for the C entries (pyflat/_fastcall.c calls
+# it with this signature: keep them in step).
+COPY_NDARRAY_ADDRESS = int(ffi.cast("uintptr_t", ffi.addressof(lib, "pf_copy_ndarray")))
 _OK, _DECLINED = lib.PF_OK, lib.PF_DECLINED
 
 

@@ -17,7 +17,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Seque
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from . import _kernel
+from . import _fast, _kernel
 from .convert import Casting as Casting  # re-exported: the public functions' type
 from .convert import Conversion, convert_into, numpy_convert, resolve
 from ._pyflat import lib as _lib
@@ -57,15 +57,19 @@ SIMPLE_COPY_BYTES = 1024 * 1024
 ONE_THREAD_BYTES = 256 * 1024
 
 # Small transposes: numpy's copy loops over the innermost rows, at about
-# NUMPY_CALL_NS + NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * items; the
-# kernel's path costs about KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * bytes.
-# Fitted on this project's 2-core Xeon over channels_first, NHWC-view,
-# Fortran-order and tabular-column layouts of 1 to 64 KiB (numpy 2.4): a
-# 6 KB channels_first uint8 batch, 2048 rows of 3 bytes, is 8 us in numpy
-# and 2 us in the kernel.  Below KERNEL_MIN_BYTES numpy copies without asking.
+# NUMPY_CALL_NS + NUMPY_NS_PER_ROW * rows + NUMPY_NS_PER_ITEM * items, end
+# to end; the kernel's path costs about KERNEL_CALL_NS + KERNEL_NS_PER_BYTE *
+# bytes when the C entries (pyflat/_fastcall.c) call it, PYTHON_KERNEL_CALL_NS
+# + KERNEL_NS_PER_BYTE * bytes through _kernel_copy (its plan cached either
+# way).  Fitted on this project's 2-core EPYC over the layouts of
+# `python -m pyflat.bench.overhead --sweep`, 1 to 64 KiB (numpy 2.4); the
+# per-byte cost is the slowest plans' (3-plane float32 interleaves), so that
+# close calls go to numpy.  A 6 KB channels_first uint8 batch, 2048 rows of 3
+# bytes, is 8 us in numpy and 1.3 us through the C entry.  Below
+# KERNEL_MIN_BYTES numpy copies without asking.
 KERNEL_MIN_BYTES = 1024
-NUMPY_CALL_NS, NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM = 150.0, 3.7, 0.17
-KERNEL_CALL_NS, KERNEL_NS_PER_BYTE = 1300.0, 0.12
+NUMPY_CALL_NS, NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM = 530.0, 2.8, 0.29
+KERNEL_CALL_NS, PYTHON_KERNEL_CALL_NS, KERNEL_NS_PER_BYTE = 600.0, 1200.0, 0.1
 
 
 def check_data_format(data_format: Any) -> DataFormat:
@@ -121,6 +125,10 @@ _KERNEL_TAKES_MAX = 1024
 # loops over row by row, where the kernel pays for its call once the copy is
 # big enough (the cost model below).
 NUMPY_RUN_BYTES = 256
+# The kernel's C entry, which the C fast paths (pyflat/_fastcall.c) call for
+# the copies the kernel takes, as _kernel_copy does but without its Python
+# calls; 0 makes them call _kernel_copy (tests spy on it).
+KERNEL_ENTRY = _kernel.COPY_NDARRAY_ADDRESS
 
 
 def _kernel_is_cheaper(view: np.ndarray) -> bool:
@@ -136,7 +144,8 @@ def _kernel_is_cheaper(view: np.ndarray) -> bool:
     items = view.size
     numpy_ns = (NUMPY_CALL_NS + NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
                 + NUMPY_NS_PER_ITEM * items)
-    return bool(numpy_ns > KERNEL_CALL_NS + KERNEL_NS_PER_BYTE * view.nbytes)
+    call_ns = KERNEL_CALL_NS if _fast.available() and KERNEL_ENTRY else PYTHON_KERNEL_CALL_NS
+    return bool(numpy_ns > call_ns + KERNEL_NS_PER_BYTE * view.nbytes)
 
 
 def numpy_or_kernel(nbytes: int) -> bool:
@@ -152,9 +161,13 @@ def kernel_takes_small(view: np.ndarray) -> bool:
     would loop over slowly.  Decided once per layout."""
     if view.nbytes < KERNEL_MIN_BYTES:
         return False  # tiny: numpy, without asking
-    if (strides := view.strides)[-1] == (itemsize := view.itemsize) and (
-            view.shape[-1] * itemsize >= NUMPY_RUN_BYTES):
-        return False  # runs contiguous in the source: numpy's memcpy loops
+    if (strides := view.strides)[-1] == (run := view.itemsize):
+        shape, d = view.shape, view.ndim - 1
+        while d >= 0 and (shape[d] == 1 or strides[d] == run) and run < NUMPY_RUN_BYTES:
+            run *= shape[d]  # trailing axes that continue the run (merged, as the plan does)
+            d -= 1
+        if run >= NUMPY_RUN_BYTES:
+            return False  # runs contiguous in the source: numpy's memcpy loops
     key = (view.shape, strides, view.dtype)
     takes = _KERNEL_TAKES.get(key)
     if takes is None:

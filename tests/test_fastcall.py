@@ -372,6 +372,7 @@ def test_api_settings_are_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -> 
     when called."""
     from pyflat import _kernel
     tiny = np.arange(64, dtype=np.float32).reshape(8, 8)[:, ::2]  # 128 B
+    monkeypatch.setattr(api, "KERNEL_ENTRY", 0)  # the C entry copies through _kernel_copy
     calls: list = []
     real = _kernel.copy_into
     monkeypatch.setattr(_kernel, "copy_into", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -382,6 +383,7 @@ def test_api_settings_are_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -> 
         calls.clear()
         assert np.array_equal(f(tiny), tiny) and calls
     monkeypatch.undo()
+    monkeypatch.setattr(api, "KERNEL_ENTRY", 0)
     a = np.arange(6 * 64 * 8, dtype=np.float32).reshape(6, 64, 8).transpose(0, 2, 1)
     monkeypatch.setitem(api._KERNEL_TAKES, (a.shape, a.strides, a.dtype), True)
     copies: list = []
@@ -419,6 +421,7 @@ def test_same_copier_as_python(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
     calls: list = []
     real = _kernel.copy_into
     monkeypatch.setattr(_kernel, "copy_into", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(api, "KERNEL_ENTRY", 0)  # the C entry copies through _kernel_copy
     layer_ = pyflat.Flatten(data_format)  # type: ignore[arg-type]
     for fast, slow in [
             (lambda: pyflat.batch_flatten(a, data_format=data_format),
@@ -434,3 +437,35 @@ def test_same_copier_as_python(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
         got = fast()
         assert len(calls) == by_python
         assert got.tobytes() == want.tobytes() and got.shape == want.shape
+
+
+@requires_extension
+@pytest.mark.parametrize("a,data_format", list(_sized_layouts()),
+                         ids=lambda v: getattr(v, "nbytes", v))
+def test_kernel_called_from_c(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
+                              data_format: str) -> None:
+    """Where the kernel copies, the C entry calls it directly (api.KERNEL_ENTRY,
+    not _kernel_copy) and gives what the Python implementation gives: the
+    same bytes, shape, dtype and flags (a new array owning its data)."""
+    from pyflat import _kernel
+    layer_ = pyflat.Flatten(data_format)  # type: ignore[arg-type]
+    pairs = [(lambda: pyflat.batch_flatten(a, data_format=data_format),
+              lambda: python_impl(pyflat.batch_flatten)(a, data_format=data_format)),
+             (lambda: layer_(a), lambda: python_impl(pyflat.Flatten.__call__)(layer_, a)),
+             (lambda: pyflat.ascontiguousarray(a),
+              lambda: python_impl(pyflat.ascontiguousarray)(a))]
+    wants = [slow() for _, slow in pairs]  # the layouts decided (api._KERNEL_TAKES)
+    view = np.moveaxis(a, 1, -1) if data_format == "channels_first" and a.ndim > 2 else a
+    decided = [api._KERNEL_TAKES.get((v.shape, v.strides, v.dtype)) for v in (view, a)]
+    calls: list = []
+    real = _kernel.copy_into
+    monkeypatch.setattr(_kernel, "copy_into", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for (fast, _), want in zip(pairs, wants):
+        got = fast()
+        assert type(got) is np.ndarray and got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+        flags = ("OWNDATA", "WRITEABLE", "C_CONTIGUOUS")
+        assert [got.flags[f] for f in flags] == [want.flags[f] for f in flags]
+        assert np.shares_memory(got, a) == np.shares_memory(want, a)
+    if True in decided:
+        assert calls == []  # the kernel's copies went straight to C
