@@ -43,8 +43,9 @@ Factor = Union[float, complex, "np.number[Any]", "np.bool_", Sequence[Any], "NDA
 # numpy's time over ours, end to end: transposes 0.6x at 16 KiB and 1.2-1.5x
 # at 64 KiB; row copies and strided gathers, which numpy runs with the same
 # loops, 0.7x at 64 KiB and 0.9-1.0x at 1 MiB on one thread.  So below
-# SMALL_COPY_BYTES numpy copies everything but the small transposes and blocks
-# the kernel does faster (see kernel_takes_small), and below SIMPLE_COPY_BYTES
+# SMALL_COPY_BYTES numpy copies everything but what the kernel does faster
+# (kernel_takes_small's cost model: through the C entries, most layouts that
+# are not contiguous runs from 1 to 2 KiB on), and below SIMPLE_COPY_BYTES
 # the single-threaded copies of contiguous runs of 256 bytes or more (the only
 # plans numpy runs with the same loops since the second-generation kernel:
 # gathers, reversed runs and small blocks have vector kernels numpy lacks).
