@@ -298,11 +298,12 @@ def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:
     return result
 
 
-# Which converter is faster, measured with tools/convert_sweep.py (one
-# thread, a 2-core machine; tools/measurements/convert_small.txt): numpy's
-# astype costs little per call but much per row of a transpose; the
-# kernel's call costs about 2 us more, and its transposes run at memory speed.
-# - any layout, outputs under NUMPY_ANY_BYTES: numpy (call cost);
+# Which converter is faster, measured with tools/convert_sweep.py and the
+# crossovers around it (one thread, a 2-core machine shared with others;
+# tools/measurements/convert_small.txt).  The kernel's call costs 3-6 us
+# whatever the size up to tens of KB; numpy's astype costs about 1 us per
+# call (2 us with a factor) plus, for a transpose, its row-by-row loop.
+# - outputs under NUMPY_ANY_BYTES: numpy (call cost);
 # - rows contiguous in the source (runs of RUN_BYTES or more): numpy's SIMD
 #   casts run as fast as the kernel's, plus a pass over the output per
 #   factor: numpy below NUMPY_RUNS_BYTES, and float -> float without factors
@@ -311,10 +312,14 @@ def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:
 #   (Fortran tables) to a result other than float32: the kernel has no
 #   register transpose for those (its planar scratch path): numpy below
 #   NUMPY_FLOAT_BYTES;
-# - other transposes: the kernel (numpy loops row by row).
-NUMPY_ANY_BYTES = 16 * 1024
+# - other transposes: numpy while its loop, NUMPY_NS_PER_ROW per row (of the
+#   last axis) and NUMPY_NS_PER_ITEM per element, stays under NUMPY_LOOP_NS
+#   (measured crossovers: channels-first images ~650-950 rows of 3, Fortran
+#   tables ~150-200 rows of 20, slices ~400-600 rows of 5), else the kernel.
+NUMPY_ANY_BYTES = 4 * 1024
 NUMPY_RUNS_BYTES = 256 * 1024
 NUMPY_FLOAT_BYTES = 4 * 1024 * 1024
+NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, NUMPY_LOOP_NS = 2.5, 0.7, 3000.0
 RUN_BYTES = 256
 
 
@@ -325,13 +330,25 @@ def numpy_is_faster(view: np.ndarray, conversion: Conversion) -> bool:
         return True
     plain_float = (conversion.scale is None and conversion.offset is None
                    and view.dtype.kind == "f" and conversion.dtype.kind == "f")
-    itemsize, strides = view.itemsize, view.strides
-    if view.flags.c_contiguous or strides[-1] == itemsize and (
-            view.shape[-1] * itemsize >= RUN_BYTES):
+    if _run_bytes(view) >= RUN_BYTES:
         return out_bytes < (NUMPY_FLOAT_BYTES if plain_float else NUMPY_RUNS_BYTES)
-    planar = view.ndim >= 2 and strides[-2] == itemsize and view.shape[-1] > 4
-    return (plain_float and planar and conversion.dtype != np.float32
-            and out_bytes < NUMPY_FLOAT_BYTES)
+    if (plain_float and conversion.dtype != np.float32 and view.ndim >= 2
+            and view.strides[-2] == view.itemsize and view.shape[-1] > 4):
+        return out_bytes < NUMPY_FLOAT_BYTES  # planar: see above
+    items = view.size
+    loop_ns = NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1)) + NUMPY_NS_PER_ITEM * items
+    return loop_ns < NUMPY_LOOP_NS
+
+
+def _run_bytes(view: np.ndarray) -> int:
+    """Bytes of the source's contiguous runs in C order (the trailing axes
+    that merge into one contiguous run)."""
+    run = view.itemsize
+    for extent, stride in zip(reversed(view.shape), reversed(view.strides)):
+        if extent != 1 and stride != run:
+            break
+        run *= extent
+    return run
 
 
 def convert_into(view: np.ndarray, dst: np.ndarray, conversion: Conversion,

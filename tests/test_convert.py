@@ -41,7 +41,8 @@ def converter(request, monkeypatch):
     to numpy (convert.numpy_is_faster), and with the kernel converting every
     pair it can, whatever the size: these tests are the kernel's too."""
     if request.param == "kernel always":
-        for name in ("NUMPY_ANY_BYTES", "NUMPY_RUNS_BYTES", "NUMPY_FLOAT_BYTES"):
+        for name in ("NUMPY_ANY_BYTES", "NUMPY_RUNS_BYTES", "NUMPY_FLOAT_BYTES",
+                     "NUMPY_LOOP_NS"):
             monkeypatch.setattr(convert_module, name, 0)
     return request.param
 
@@ -680,3 +681,64 @@ def test_flatten_layer_reads_keras_policy_objects_and_refuses_unknown_names():
     if "ml_dtypes" not in sys.modules:
         with pytest.raises(TypeError, match="dtype"):
             Flatten(dtype="mixed_bfloat16")  # needs ml_dtypes (Keras imports it)
+
+
+# --- which converter: the measured rule (convert.numpy_is_faster) -------------------
+
+def _rule_cases():
+    """(name, input, data_format, dtype, scale, path under the measured rule)."""
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (8, 3, 64, 64), dtype=np.uint8)
+    table = np.asfortranarray(rng.standard_normal((1000, 20)))
+    return [
+        ("tiny contiguous", rng.standard_normal((16, 10)).astype(np.float32), "channels_last",
+         np.float64, None, "numpy"),
+        ("tiny channels_first /255", images[:1, :, :8, :8], "channels_first", np.float32,
+         1 / 255, "numpy"),
+        ("channels_first images /255", images, "channels_first", np.float32, 1 / 255,
+         "kernel"),
+        ("Fortran table to float32", table, "channels_last", np.float32, None, "kernel"),
+        ("Fortran table float32 to float64", table.astype(np.float32), "channels_last",
+         np.float64, None, "numpy"),
+        ("contiguous rows /255, 128 KiB", images[:, 0], "channels_last", np.float32, 1 / 255,
+         "numpy"),
+        ("contiguous /255, 288 KiB", images[:6], "channels_last", np.float32, 1 / 255,
+         "kernel"),
+        ("long strided rows float to float", table.T[:, ::2].copy()[:, 10:400],
+         "channels_last", np.float32, None, "numpy"),
+    ]
+
+
+@pytest.mark.parametrize("case", _rule_cases(), ids=lambda case: case[0])
+def test_each_conversion_takes_the_path_explain_names(case, converter, monkeypatch):
+    name, x, data_format, dtype, scale, measured = case
+    expected = measured if converter == "measured rule" else "kernel"
+    calls = []
+    real = _kernel.convert_into
+    monkeypatch.setattr(_kernel, "convert_into",
+                        lambda *args: calls.append(1) or real(*args))
+    plan = pyflat.explain(x, data_format=data_format, dtype=dtype, scale=scale)
+    assert plan.path == expected, (name, plan.note)
+    assert ("numpy converts" in plan.conversion) == (expected == "numpy")
+    view = np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+    reference = np.ascontiguousarray(view).reshape(len(x), -1).astype(dtype)
+    if scale is not None:
+        reference = reference * np.asarray(scale, dtype)
+    for result in (batch_flatten(x, data_format=data_format, dtype=dtype, scale=scale),
+                   batch_flatten(x, data_format=data_format, dtype=dtype, scale=scale,
+                                 out=np.empty(reference.shape, dtype))):
+        assert same_bytes(result, reference), name
+    assert len(calls) == (2 if expected == "kernel" else 0), name
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.uint32, np.int64])
+def test_strided_float_to_int_on_numpy_path_is_the_contiguous_reference(dtype):
+    # numpy's strided casts of NaN, infinities and out-of-range floats to
+    # integers may differ from its contiguous ones: the reference's is kept.
+    rng = np.random.default_rng(3)
+    x = values(rng, (6, 8, 5), np.dtype(np.float64))
+    for view in (x[:, ::2], x.transpose(0, 2, 1), x[::-1, :, 1:]):
+        reference = np.ascontiguousarray(view).reshape(len(view), -1).astype(dtype)
+        result = batch_flatten(view, dtype=dtype, casting="unsafe")
+        assert same_bytes(result, reference)
+        assert same_bytes(ascontiguousarray(view, dtype), np.ascontiguousarray(view).astype(dtype))
