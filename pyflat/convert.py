@@ -337,7 +337,7 @@ def numpy_is_faster(view: np.ndarray, conversion: Conversion) -> bool:
         return out_bytes < NUMPY_FLOAT_BYTES  # planar: see above
     items = view.size
     loop_ns = NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1)) + NUMPY_NS_PER_ITEM * items
-    return loop_ns < NUMPY_LOOP_NS
+    return bool(loop_ns < NUMPY_LOOP_NS)
 
 
 def _run_bytes(view: np.ndarray) -> int:
