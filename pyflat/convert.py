@@ -217,7 +217,7 @@ def resolve(src: np.dtype, dtype: Any, casting: Any, scale: Any, offset: Any,
     except TypeError:  # unhashable, or factors that are not Python numbers
         key, known = None, _UNKNOWN
     if known is not _UNKNOWN:
-        return cast(Optional[Conversion], known)
+        return cast("Optional[Conversion]", known)  # (a string: no typing call at run time)
     dt = result_dtype(src, dtype, check_casting(casting))
     if dt == src and scale is None and offset is None:
         conversion = None
@@ -300,9 +300,10 @@ def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:
 
 # Which converter is faster, measured with tools/convert_sweep.py and the
 # crossovers around it (one thread, a 2-core machine shared with others;
-# tools/measurements/convert_small.txt).  The kernel's call costs 3-6 us
-# whatever the size up to tens of KB; numpy's astype costs about 1 us per
-# call (2 us with a factor) plus, for a transpose, its row-by-row loop.
+# tools/measurements/convert_small.txt).  The kernel's call costs about
+# 3-4 us whatever the size up to tens of KB (with main's plan cache);
+# numpy's astype costs about 1 us per call, 1 us more per factor (an
+# in-place ufunc), and for a transpose its row-by-row loop.
 # - outputs under NUMPY_ANY_BYTES: numpy (call cost);
 # - rows contiguous in the source (runs of RUN_BYTES or more): numpy's SIMD
 #   casts run as fast as the kernel's, plus a pass over the output per
@@ -313,13 +314,15 @@ def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:
 #   register transpose for those (its planar scratch path): numpy below
 #   NUMPY_FLOAT_BYTES;
 # - other transposes: numpy while its loop, NUMPY_NS_PER_ROW per row (of the
-#   last axis) and NUMPY_NS_PER_ITEM per element, stays under NUMPY_LOOP_NS
-#   (measured crossovers: channels-first images ~650-950 rows of 3, Fortran
-#   tables ~150-200 rows of 20, slices ~400-600 rows of 5), else the kernel.
-NUMPY_ANY_BYTES = 4 * 1024
+#   last axis), NUMPY_NS_PER_ITEM per element and NUMPY_NS_PER_FACTOR,
+#   stays under NUMPY_LOOP_NS (measured crossovers: float64 channels-first
+#   images ~300-650 rows of 3, Fortran tables ~100-150 rows of 20, slices
+#   ~200-400 rows of 5; integers scaled: under 1000 elements), else the kernel.
+NUMPY_ANY_BYTES = 2 * 1024
 NUMPY_RUNS_BYTES = 256 * 1024
 NUMPY_FLOAT_BYTES = 4 * 1024 * 1024
-NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, NUMPY_LOOP_NS = 2.5, 0.7, 3000.0
+NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, NUMPY_NS_PER_FACTOR = 2.5, 0.7, 1000.0
+NUMPY_LOOP_NS = 2000.0
 RUN_BYTES = 256
 
 
@@ -328,16 +331,20 @@ def numpy_is_faster(view: np.ndarray, conversion: Conversion) -> bool:
     ``view`` (at least 1-d) is expected faster than the kernel's."""
     if (out_bytes := view.size * conversion.dtype.itemsize) < NUMPY_ANY_BYTES:
         return True
+    if out_bytes >= NUMPY_FLOAT_BYTES:
+        return False  # beyond every limit below
     plain_float = (conversion.scale is None and conversion.offset is None
                    and view.dtype.kind == "f" and conversion.dtype.kind == "f")
-    if _run_bytes(view) >= RUN_BYTES:
+    if view.flags.c_contiguous or _run_bytes(view) >= RUN_BYTES:
         return out_bytes < (NUMPY_FLOAT_BYTES if plain_float else NUMPY_RUNS_BYTES)
     if (plain_float and conversion.dtype != np.float32 and view.ndim >= 2
             and view.strides[-2] == view.itemsize and view.shape[-1] > 4):
         return out_bytes < NUMPY_FLOAT_BYTES  # planar: see above
     items = view.size
-    loop_ns = NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1)) + NUMPY_NS_PER_ITEM * items
-    return bool(loop_ns < NUMPY_LOOP_NS)
+    factors = (conversion.scale is not None) + (conversion.offset is not None)
+    numpy_ns = (NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
+                + NUMPY_NS_PER_ITEM * items + NUMPY_NS_PER_FACTOR * factors)
+    return bool(numpy_ns < NUMPY_LOOP_NS)
 
 
 def _run_bytes(view: np.ndarray) -> int:
