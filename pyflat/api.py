@@ -411,7 +411,10 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: A
     numpy can do (complex, strings, byte-swapped, bool results) are numpy's
     (a copy, then ``astype`` and ufuncs), as are float -> integer
     conversions meeting NaN, infinities or values out of range (numpy's
-    results for those depend on the platform).  ``dtype`` equal to the
+    results for those depend on the platform).  Small conversions, and
+    those numpy's own casts run as fast (rows contiguous in the source), are
+    numpy's one-pass ``astype`` too (the rule: ``convert.numpy_is_faster``;
+    ``explain()`` names the path taken).  ``dtype`` equal to the
     input's, without factors, is no conversion: a view stays a view.
     """
     if (type(a) is _ndarray and out is None and copy is None and dtype is None
