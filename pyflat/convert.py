@@ -328,18 +328,22 @@ RUN_BYTES = 256
 
 def numpy_is_faster(view: np.ndarray, conversion: Conversion) -> bool:
     """Whether numpy's one-pass conversion (:func:`numpy_convert`) of
-    ``view`` (at least 1-d) is expected faster than the kernel's."""
-    if (out_bytes := view.size * conversion.dtype.itemsize) < NUMPY_ANY_BYTES:
+    ``view`` (at least 1-d) is expected faster than the kernel's.  (Cheap:
+    it runs on every call of a small conversion.)"""
+    dt = conversion.dtype
+    if (out_bytes := view.size * dt.itemsize) < NUMPY_ANY_BYTES:
         return True
     if out_bytes >= NUMPY_FLOAT_BYTES:
         return False  # beyond every limit below
     plain_float = (conversion.scale is None and conversion.offset is None
-                   and view.dtype.kind == "f" and conversion.dtype.kind == "f")
-    if view.flags.c_contiguous or _run_bytes(view) >= RUN_BYTES:
+                   and dt.kind == "f" and view.dtype.kind == "f")
+    strides, itemsize = view.strides, view.itemsize
+    if strides[-1] == itemsize and (view.flags.c_contiguous
+                                    or _run_bytes(view) >= RUN_BYTES):
         return out_bytes < (NUMPY_FLOAT_BYTES if plain_float else NUMPY_RUNS_BYTES)
-    if (plain_float and conversion.dtype != np.float32 and view.ndim >= 2
-            and view.strides[-2] == view.itemsize and view.shape[-1] > 4):
-        return out_bytes < NUMPY_FLOAT_BYTES  # planar: see above
+    if (plain_float and dt.type is not np.float32 and len(strides) >= 2
+            and strides[-2] == itemsize and view.shape[-1] > 4):
+        return True  # planar, under NUMPY_FLOAT_BYTES: see above
     items = view.size
     factors = (conversion.scale is not None) + (conversion.offset is not None)
     numpy_ns = (NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
