@@ -357,13 +357,19 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
 
     pf_plan whole, ragged;
     if (!k.direct && !k.planes && !k.wide) {
-        status = plan_chunk(&k, &whole, k.step);
-        if (status == PF_OK && k.shape[k.axis] % k.step != 0)
-            status = plan_chunk(&k, &ragged, k.shape[k.axis] % k.step);
-        if (status != PF_OK)
-            return status;
         k.whole = &whole;
         k.ragged = &ragged;
+        if (!k.planar && k.axis == 0 && k.step == k.shape[0]) {
+            /* One chunk, the whole view: its plan is `full` (planning a
+             * small byte-permute program costs microseconds). */
+            k.whole = &full;
+        } else {
+            status = plan_chunk(&k, &whole, k.step);
+            if (status == PF_OK && k.shape[k.axis] % k.step != 0)
+                status = plan_chunk(&k, &ragged, k.shape[k.axis] % k.step);
+            if (status != PF_OK)
+                return status;
+        }
     }
 
     const char *name;

@@ -109,8 +109,8 @@ def convert_supported(src: np.dtype, dst: np.dtype) -> bool:
 
 def _factors(values: Optional[np.ndarray]) -> tuple[Any, int]:
     if values is None:
-        return ffi.NULL, 0
-    return ffi.from_buffer(values), len(values)
+        return _NULL, 0
+    return _from_buffer(values), len(values)
 
 
 def convert_into(view: np.ndarray, out: np.ndarray, scale: Optional[np.ndarray],
@@ -129,16 +129,23 @@ def convert_into(view: np.ndarray, out: np.ndarray, scale: Optional[np.ndarray],
     GIL released on a private view of ``view``.
     """
     private = view.view()
-    scale_ptr, scale_len = _factors(scale)
-    offset_ptr, offset_len = _factors(offset)
-    status = lib.pf_convert_ndarray(id(private), ffi.from_buffer(out),
-                                    _type_code(view.dtype), _type_code(out.dtype),
-                                    scale_ptr, scale_len, offset_ptr, offset_len,
-                                    num_threads)
-    if status == lib.PF_ERR_RANGE:
+    scale_ptr, scale_len = (_NULL, 0) if scale is None else _factors(scale)
+    offset_ptr, offset_len = (_NULL, 0) if offset is None else _factors(offset)
+    status = _convert_ndarray(id(private), _from_buffer(out), _TYPES.get(view.dtype, -1),
+                              _TYPES.get(out.dtype, -1), scale_ptr, scale_len, offset_ptr,
+                              offset_len, num_threads)
+    if status == _OK:  # the common case first: every name here is prebound
+        return True
+    if status == _RANGE:
         return False
     check(status)
     return True
+
+
+# Prebound for convert_into, as for copy_into.  (_TYPES holds native-order
+# dtypes only, and a dtype equals its byte-swapped twin only when of one
+# byte, which then has no order: the lookup is _type_code's answer.)
+_convert_ndarray, _NULL, _RANGE = lib.pf_convert_ndarray, ffi.NULL, lib.PF_ERR_RANGE
 
 
 def convert_text(src: np.dtype, dst: np.dtype, has_scale: bool, has_offset: bool,

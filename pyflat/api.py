@@ -19,7 +19,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from . import _fast, _kernel
 from .convert import Casting as Casting  # re-exported: the public functions' type
-from .convert import Conversion, convert_into, numpy_convert, resolve
+from .convert import Conversion, convert_into, numpy_convert, numpy_is_faster, resolve
 from ._pyflat import lib as _lib
 from .threads import MAX_THREADS, resolve_num_threads
 
@@ -318,25 +318,33 @@ def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion,
     """:func:`materialize` for a conversion: a new array (or ``out``) of
     ``shape`` holding ``view`` converted (see :mod:`pyflat.convert`).  Every
     argument is checked before anything is written."""
-    if _check_copy(copy) is False:
+    if copy is not None and _check_copy(copy) is False:
         raise ValueError("copy=False: a conversion (dtype, scale or offset) makes a new "
                          "array; use copy=None")
-    threads = resolve_num_threads(num_threads)
+    threads = 0 if num_threads is None else resolve_num_threads(num_threads)
     dst = None if out is None else _check_out(out, shape, conversion.dtype)
     if view.ndim == 0:
         view = view.reshape(1)
-    if not conversion.fused:  # numpy's result is a new array already
-        result = numpy_convert(view, conversion)
-        if dst is None:
-            return result.reshape(shape)
-        np.copyto(dst.reshape(view.shape), result)
-        return cast(np.ndarray, out)
     if dst is None:
-        dst = _new_array(shape, conversion.dtype)
-    elif np.may_share_memory(view, dst):
+        return _converted_new(view, conversion).reshape(shape)
+    if not conversion.fused or numpy_is_faster(view, conversion):
+        # numpy's result is a new array already
+        np.copyto(dst.reshape(view.shape), numpy_convert(view, conversion))
+        return cast(np.ndarray, out)
+    if np.may_share_memory(view, dst):
         view = view.copy()  # read the whole input first, as np.copyto does
     convert_into(view, dst, conversion, threads)
     return dst if out is None else cast(np.ndarray, out)
+
+
+def _converted_new(view: np.ndarray, conversion: Conversion) -> np.ndarray:
+    """:func:`_converted`'s common call: a new array of ``view.shape``
+    (at least 1-d, with elements), the default number of threads."""
+    if not conversion.fused or numpy_is_faster(view, conversion):
+        return numpy_convert(view, conversion)
+    result = _new_array(view.shape, conversion.dtype)
+    convert_into(view, result, conversion, 0)
+    return result
 
 
 @overload
@@ -417,7 +425,10 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: A
     numpy can do (complex, strings, byte-swapped, bool results) are numpy's
     (a copy, then ``astype`` and ufuncs), as are float -> integer
     conversions meeting NaN, infinities or values out of range (numpy's
-    results for those depend on the platform).  ``dtype`` equal to the
+    results for those depend on the platform).  Small conversions, and
+    those numpy's own casts run as fast (rows contiguous in the source), are
+    numpy's one-pass ``astype`` too (the rule: ``convert.numpy_is_faster``;
+    ``explain()`` names the path taken).  ``dtype`` equal to the
     input's, without factors, is no conversion: a view stays a view.
     """
     if (type(a) is _ndarray and out is None and copy is None and dtype is None
@@ -455,6 +466,17 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: A
                     return _kernel_copy(view, len(a), num_threads)
                 flat = view.reshape(len(a), -1)  # numpy's copy, or a view
                 return flat if flat.flags.c_contiguous else flat.copy()
+    elif (type(a) is _ndarray and out is None and copy is None and num_threads is None
+          and (data_format is CHANNELS_LAST or data_format is CHANNELS_FIRST)
+          and a.ndim and a.size):
+        # A conversion's common call (a small one costs about as much to set
+        # up as to compute): the general path below, less what it checks.
+        view = (a.transpose(_CHANNELS_LAST_AXES[a.ndim])
+                if data_format is CHANNELS_FIRST and a.ndim > 2 else a)
+        conversion = resolve(view.dtype, dtype, casting, scale, offset, view.shape[-1])
+        if conversion is not None:
+            result = _converted_new(view, conversion)
+            return result if result.ndim == 2 else result.reshape(len(a), -1)
     data_format = check_data_format(data_format)
     masked = masked_array_type()
     if masked is not None and isinstance(a, masked):
@@ -641,6 +663,10 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
             if nbytes < KERNEL_MIN_BYTES or not kernel_takes_small(a):
                 return a.copy()
             return _kernel_copy(a, None, None)
+    elif type(a) is _ndarray and num_threads is None and a.size:  # a conversion's common call
+        conversion = resolve(a.dtype, dtype, casting, scale, offset, a.shape[-1] if a.ndim else 1)
+        if conversion is not None:
+            return _converted_new(a if a.ndim else a.reshape(1), conversion)
     if (dtype is not None and scale is None and offset is None and casting is _UNSAFE
             and not _is_array(a)):
         arr = _numpy_as_array_of(a, dtype)  # numpy's conversion of the values

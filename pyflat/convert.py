@@ -32,7 +32,7 @@ import numpy as np
 from . import _kernel
 
 __all__ = ["CASTINGS", "Conversion", "resolve", "check_casting", "convert_into",
-           "numpy_convert"]
+           "numpy_convert", "numpy_is_faster"]
 
 #: numpy's casting rules, from strictest to most lenient.
 CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
@@ -49,16 +49,18 @@ class Conversion(NamedTuple):  # (a NamedTuple: cheap to build)
     offset: Optional[np.ndarray]
     fused: bool
 
-    def text(self, src: np.dtype, num_threads: int = 0) -> str:
-        """The conversion step in words, for ``explain()``."""
-        if self.fused:
+    def text(self, src: np.dtype, num_threads: int = 0, kernel: bool = True) -> str:
+        """The conversion step in words, for ``explain()``: the kernel's
+        loop when it converts (``fused`` and ``kernel``), else numpy's."""
+        if self.fused and kernel:
             return _kernel.convert_text(src, self.dtype, self.scale is not None,
                                         self.offset is not None, num_threads)
         steps = ("*scale" if self.scale is not None else "") + (
             "+offset" if self.offset is not None else "")
+        why = ("faster at this size and layout" if self.fused
+               else "not a pair the kernel converts")
         return (f"{src} -> {self.dtype}" + (f", x{steps}" if steps else "")
-                + ": numpy converts (copy, then astype and ufuncs; not a pair the "
-                  "kernel converts)")
+                + f": numpy converts (astype, then ufuncs; {why})")
 
 
 def check_casting(casting: Any) -> Casting:
@@ -206,12 +208,16 @@ def resolve(src: np.dtype, dtype: Any, casting: Any, scale: Any, offset: Any,
     Python numbers (a pipeline repeats one call): a small conversion costs
     about as much to check as to compute."""
     try:
-        key = (src, dtype, casting, _factor_key(scale), _factor_key(offset), channels)
+        if offset is None and (scale is None or type(scale) is float):  # the common calls
+            key: Any = (src, dtype, casting, scale,
+                        None if scale is None else math.copysign(1.0, scale))
+        else:
+            key = (src, dtype, casting, _factor_key(scale), _factor_key(offset), channels)
         known = _RESOLVED.get(key, _UNKNOWN)
     except TypeError:  # unhashable, or factors that are not Python numbers
         key, known = None, _UNKNOWN
     if known is not _UNKNOWN:
-        return cast(Optional[Conversion], known)
+        return cast("Optional[Conversion]", known)  # (a string: no typing call at run time)
     dt = result_dtype(src, dtype, check_casting(casting))
     if dt == src and scale is None and offset is None:
         conversion = None
@@ -228,7 +234,7 @@ def resolve(src: np.dtype, dtype: Any, casting: Any, scale: Any, offset: Any,
 
 # resolve()'s memory: bounded (cleared when full); dict reads and writes are
 # atomic, and a lost or repeated entry changes no result.
-_RESOLVED: Dict[Tuple[Any, ...], Optional[Conversion]] = {}
+_RESOLVED: Dict[Tuple[Any, ...], Optional[Conversion]] = {}  # (keys of 5 or 6 items)
 _RESOLVED_MAX = 256
 _UNKNOWN = object()
 
@@ -270,20 +276,90 @@ def _frozen(factor: Optional[np.ndarray]) -> Optional[np.ndarray]:
 
 def numpy_convert(view: np.ndarray, conversion: Conversion) -> np.ndarray:
     """numpy's result: a new C-contiguous array of ``view.shape`` (at least
-    1-d), computed exactly as the reference expression (a C-order copy first:
-    numpy's strided casts of NaN or out-of-range floats to integers may
-    differ from its contiguous ones)."""
-    ref = np.ascontiguousarray(view)
+    1-d), computed exactly as the reference expression.  One strided cast
+    where that is the reference's result; a C-order copy first for float
+    (or complex) -> integer casts of a strided view, since numpy's strided
+    casts of NaN or out-of-range values to integers may differ from its
+    contiguous ones."""
+    dt = conversion.dtype
+    if view.flags.c_contiguous or not (view.dtype.kind in "fc" and dt.kind in "iu"):
+        source = view
+    else:
+        source = np.ascontiguousarray(view)
     try:
-        result = ref.astype(conversion.dtype, casting="unsafe")  # a new array: never ref
+        result = source.astype(dt, order="C", casting="unsafe")  # a new array: never source
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"dtype: cannot convert the input ({view.dtype}) to "
-                         f"{conversion.dtype}: {exc}") from exc
+                         f"{dt}: {exc}") from exc
     if conversion.scale is not None:
-        np.multiply(result, conversion.scale, out=result)
+        result *= conversion.scale  # (in place: numpy's multiply, less a call's cost)
     if conversion.offset is not None:
-        np.add(result, conversion.offset, out=result)
+        result += conversion.offset
     return result
+
+
+# Which converter is faster, measured with tools/convert_sweep.py and the
+# crossovers around it (one thread, a 2-core machine shared with others;
+# tools/measurements/convert_small.txt).  The kernel's call costs about
+# 3-4 us whatever the size up to tens of KB (with main's plan cache);
+# numpy's astype costs about 1 us per call, 1 us more per factor (an
+# in-place ufunc), and for a transpose its row-by-row loop.
+# - outputs under NUMPY_ANY_BYTES: numpy (call cost);
+# - rows contiguous in the source (runs of RUN_BYTES or more): numpy's SIMD
+#   casts run as fast as the kernel's, plus a pass over the output per
+#   factor: numpy below NUMPY_RUNS_BYTES, and float -> float without factors
+#   below NUMPY_FLOAT_BYTES (as fast or faster throughout the range measured);
+# - float -> float without factors, more than 4 channels of contiguous runs
+#   (Fortran tables) to a result other than float32: the kernel has no
+#   register transpose for those (its planar scratch path): numpy below
+#   NUMPY_FLOAT_BYTES;
+# - other transposes: numpy while its loop, NUMPY_NS_PER_ROW per row (of the
+#   last axis), NUMPY_NS_PER_ITEM per element and NUMPY_NS_PER_FACTOR,
+#   stays under NUMPY_LOOP_NS (measured crossovers: float64 channels-first
+#   images ~300-650 rows of 3, Fortran tables ~100-150 rows of 20, slices
+#   ~200-400 rows of 5; integers scaled: under 1000 elements), else the kernel.
+NUMPY_ANY_BYTES = 2 * 1024
+NUMPY_RUNS_BYTES = 256 * 1024
+NUMPY_FLOAT_BYTES = 4 * 1024 * 1024
+NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM, NUMPY_NS_PER_FACTOR = 2.5, 0.7, 1000.0
+NUMPY_LOOP_NS = 2000.0
+RUN_BYTES = 256
+
+
+def numpy_is_faster(view: np.ndarray, conversion: Conversion) -> bool:
+    """Whether numpy's one-pass conversion (:func:`numpy_convert`) of
+    ``view`` (at least 1-d) is expected faster than the kernel's.  (Cheap:
+    it runs on every call of a small conversion.)"""
+    dt = conversion.dtype
+    if (out_bytes := view.size * dt.itemsize) < NUMPY_ANY_BYTES:
+        return True
+    if out_bytes >= NUMPY_FLOAT_BYTES:
+        return False  # beyond every limit below
+    plain_float = (conversion.scale is None and conversion.offset is None
+                   and dt.kind == "f" and view.dtype.kind == "f")
+    strides, itemsize = view.strides, view.itemsize
+    if strides[-1] == itemsize and (view.flags.c_contiguous
+                                    or _run_bytes(view) >= RUN_BYTES):
+        return out_bytes < (NUMPY_FLOAT_BYTES if plain_float else NUMPY_RUNS_BYTES)
+    if (plain_float and dt.type is not np.float32 and len(strides) >= 2
+            and strides[-2] == itemsize and view.shape[-1] > 4):
+        return True  # planar, under NUMPY_FLOAT_BYTES: see above
+    items = view.size
+    factors = (conversion.scale is not None) + (conversion.offset is not None)
+    numpy_ns = (NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
+                + NUMPY_NS_PER_ITEM * items + NUMPY_NS_PER_FACTOR * factors)
+    return bool(numpy_ns < NUMPY_LOOP_NS)
+
+
+def _run_bytes(view: np.ndarray) -> int:
+    """Bytes of the source's contiguous runs in C order (the trailing axes
+    that merge into one contiguous run)."""
+    run = view.itemsize
+    for extent, stride in zip(reversed(view.shape), reversed(view.strides)):
+        if extent != 1 and stride != run:
+            break
+        run *= extent
+    return run
 
 
 def convert_into(view: np.ndarray, dst: np.ndarray, conversion: Conversion,

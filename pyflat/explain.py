@@ -13,7 +13,7 @@ from numpy.typing import DTypeLike
 from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, Casting, DataFormat, Factor, as_array,
                   batch_shape, channels_last_view, channels_of, check_data_format,
                   flatten_shape, kernel_takes_small, numpy_or_kernel)
-from .convert import resolve
+from .convert import numpy_is_faster, resolve
 from .threads import resolve_num_threads
 
 
@@ -170,10 +170,16 @@ def explain(a: Any, *, data_format: DataFormat = "channels_last",
     if conversion is not None:  # a new array, converted (api._converted's choices)
         text = conversion.text(view.dtype, plan.num_threads)
         plan = replace(plan, zero_copy=False, conversion=text)
-        if conversion.fused:
-            return plan
-        return replace(plan, path="numpy", note=f"the kernel does not convert {view.dtype} "
-                                                f"to {conversion.dtype}; numpy converts")
+        if not conversion.fused:
+            return replace(plan, path="numpy", note=f"the kernel does not convert "
+                                                    f"{view.dtype} to {conversion.dtype}; "
+                                                    f"numpy converts")
+        if numpy_is_faster(view if view.ndim else view.reshape(1), conversion):
+            return replace(plan, path="numpy", conversion=conversion.text(
+                view.dtype, plan.num_threads, kernel=False),
+                note="numpy's one-pass astype is expected faster for this size and layout "
+                     "(pyflat.convert.numpy_is_faster)")
+        return plan
     # The path the call really takes (api._copy's choices): no copy at all,
     # numpy's copy, or the kernel's plan above.
     if plan.zero_copy:

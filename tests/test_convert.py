@@ -35,6 +35,18 @@ DESTINATIONS = [d for d in SOURCES if d != np.bool_]
 PAIRS = list(itertools.product(SOURCES, DESTINATIONS))
 
 
+@pytest.fixture(autouse=True, params=["measured rule", "kernel always"])
+def converter(request, monkeypatch):
+    """Every test twice: with the measured rule that gives small conversions
+    to numpy (convert.numpy_is_faster), and with the kernel converting every
+    pair it can, whatever the size: these tests are the kernel's too."""
+    if request.param == "kernel always":
+        for name in ("NUMPY_ANY_BYTES", "NUMPY_RUNS_BYTES", "NUMPY_FLOAT_BYTES",
+                     "NUMPY_LOOP_NS"):
+            monkeypatch.setattr(convert_module, name, 0)
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _quiet_numpy():
     # numpy warns about NaN -> int and overflowing casts; the kernel does not.
@@ -247,7 +259,7 @@ def test_fused_pairs_go_to_the_kernel(monkeypatch):
     real = _kernel.convert_into
     monkeypatch.setattr(_kernel, "convert_into",
                         lambda *args: calls.append(args[1].dtype) or real(*args))
-    a = np.zeros((2, 3, 4, 4), np.uint8)
+    a = np.zeros((2, 3, 32, 32), np.uint8)  # a transpose of 24 KiB: the kernel's
     batch_flatten(a, data_format="channels_first", dtype=np.float32, scale=1 / 255)
     assert calls == [np.dtype(np.float32)]
     for src, dst in PAIRS:
@@ -518,6 +530,7 @@ X = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)  # 4 channels, channel
     (dict(dtype=np.float32, num_threads=0), ValueError, "num_threads"),
 ])
 def test_bad_conversion_arguments_raise_named_errors(kwargs, exc, words):
+    kwargs = dict(kwargs)  # (the parameter is shared by both converters' runs)
     with pytest.raises(exc, match=words):
         batch_flatten(X, **kwargs)
     # out= of the result's shape (and dtype, where it has one) is left untouched
@@ -600,7 +613,8 @@ def test_explain_shows_the_conversion_step():
     assert numpy_plan.path == "numpy" and "numpy converts" in str(numpy_plan)
     assert pyflat.explain(x).conversion == ""
     contiguous = pyflat.explain(np.zeros((8, 4), np.float32), dtype=np.float64)
-    assert not contiguous.zero_copy and contiguous.path == "kernel"
+    assert not contiguous.zero_copy and contiguous.path == (
+        "numpy" if convert_module.NUMPY_ANY_BYTES else "kernel")
     assert pyflat.explain(np.zeros((8, 4), np.float32), dtype=np.float32).zero_copy
     with pytest.raises(TypeError, match="casting"):
         pyflat.explain(x.astype(np.float32), dtype=np.int8)
@@ -667,3 +681,64 @@ def test_flatten_layer_reads_keras_policy_objects_and_refuses_unknown_names():
     if "ml_dtypes" not in sys.modules:
         with pytest.raises(TypeError, match="dtype"):
             Flatten(dtype="mixed_bfloat16")  # needs ml_dtypes (Keras imports it)
+
+
+# --- which converter: the measured rule (convert.numpy_is_faster) -------------------
+
+def _rule_cases():
+    """(name, input, data_format, dtype, scale, path under the measured rule)."""
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (8, 3, 64, 64), dtype=np.uint8)
+    table = np.asfortranarray(rng.standard_normal((1000, 20)))
+    return [
+        ("tiny contiguous", rng.standard_normal((16, 10)).astype(np.float32), "channels_last",
+         np.float64, None, "numpy"),
+        ("tiny channels_first /255", images[:1, :, :8, :8], "channels_first", np.float32,
+         1 / 255, "numpy"),
+        ("channels_first images /255", images, "channels_first", np.float32, 1 / 255,
+         "kernel"),
+        ("Fortran table to float32", table, "channels_last", np.float32, None, "kernel"),
+        ("Fortran table float32 to float64", table.astype(np.float32), "channels_last",
+         np.float64, None, "numpy"),
+        ("contiguous rows /255, 128 KiB", images[:, 0], "channels_last", np.float32, 1 / 255,
+         "numpy"),
+        ("contiguous /255, 288 KiB", images[:6], "channels_last", np.float32, 1 / 255,
+         "kernel"),
+        ("long strided rows float to float", table.T[:, ::2].copy()[:, 10:400],
+         "channels_last", np.float32, None, "numpy"),
+    ]
+
+
+@pytest.mark.parametrize("case", _rule_cases(), ids=lambda case: case[0])
+def test_each_conversion_takes_the_path_explain_names(case, converter, monkeypatch):
+    name, x, data_format, dtype, scale, measured = case
+    expected = measured if converter == "measured rule" else "kernel"
+    calls = []
+    real = _kernel.convert_into
+    monkeypatch.setattr(_kernel, "convert_into",
+                        lambda *args: calls.append(1) or real(*args))
+    plan = pyflat.explain(x, data_format=data_format, dtype=dtype, scale=scale)
+    assert plan.path == expected, (name, plan.note)
+    assert ("numpy converts" in plan.conversion) == (expected == "numpy")
+    view = np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+    reference = np.ascontiguousarray(view).reshape(len(x), -1).astype(dtype)
+    if scale is not None:
+        reference = reference * np.asarray(scale, dtype)
+    for result in (batch_flatten(x, data_format=data_format, dtype=dtype, scale=scale),
+                   batch_flatten(x, data_format=data_format, dtype=dtype, scale=scale,
+                                 out=np.empty(reference.shape, dtype))):
+        assert same_bytes(result, reference), name
+    assert len(calls) == (2 if expected == "kernel" else 0), name
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.uint32, np.int64])
+def test_strided_float_to_int_on_numpy_path_is_the_contiguous_reference(dtype):
+    # numpy's strided casts of NaN, infinities and out-of-range floats to
+    # integers may differ from its contiguous ones: the reference's is kept.
+    rng = np.random.default_rng(3)
+    x = values(rng, (6, 8, 5), np.dtype(np.float64))
+    for view in (x[:, ::2], x.transpose(0, 2, 1), x[::-1, :, 1:]):
+        reference = np.ascontiguousarray(view).reshape(len(view), -1).astype(dtype)
+        result = batch_flatten(view, dtype=dtype, casting="unsafe")
+        assert same_bytes(result, reference)
+        assert same_bytes(ascontiguousarray(view, dtype), np.ascontiguousarray(view).astype(dtype))
