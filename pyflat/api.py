@@ -63,14 +63,18 @@ ONE_THREAD_BYTES = 256 * 1024
 # bytes when the C entries (pyflat/_fastcall.c) call it, PYTHON_KERNEL_CALL_NS
 # + KERNEL_NS_PER_BYTE * bytes through _kernel_copy (its plan cached either
 # way).  Fitted on this project's 2-core EPYC over the layouts of
-# `python -m pyflat.bench.overhead --sweep`, 1 to 64 KiB (numpy 2.4); the
-# per-byte cost is the slowest plans' (3-plane float32 interleaves), so that
-# close calls go to numpy.  A 6 KB channels_first uint8 batch, 2048 rows of 3
+# `python -m pyflat.bench.overhead --sweep`, 1 to 64 KiB (numpy 2.4).  The
+# per-byte cost is the slowest plans' of each class, so that close calls go
+# to numpy: row plans (short runs, gathers, reversed runs: 0.02-0.035 ns per
+# byte at 64 KiB) and the rest (transposes and blocks, up to 0.1 for 3-plane
+# float32 interleaves).  A 6 KB channels_first uint8 batch, 2048 rows of 3
 # bytes, is 8 us in numpy and 1.3 us through the C entry.  Below
 # KERNEL_MIN_BYTES numpy copies without asking.
 KERNEL_MIN_BYTES = 1024
 NUMPY_CALL_NS, NUMPY_NS_PER_ROW, NUMPY_NS_PER_ITEM = 530.0, 2.8, 0.29
 KERNEL_CALL_NS, PYTHON_KERNEL_CALL_NS, KERNEL_NS_PER_BYTE = 600.0, 1200.0, 0.1
+KERNEL_NS_PER_BYTE_ROWS = 0.04
+_ROW_PLANS = (_lib.PF_KERNEL_MEMCPY, _lib.PF_KERNEL_GATHER, _lib.PF_KERNEL_REVERSE)
 
 
 def check_data_format(data_format: Any) -> DataFormat:
@@ -146,7 +150,8 @@ def _kernel_is_cheaper(view: np.ndarray) -> bool:
     numpy_ns = (NUMPY_CALL_NS + NUMPY_NS_PER_ROW * (items // max(view.shape[-1], 1))
                 + NUMPY_NS_PER_ITEM * items)
     call_ns = KERNEL_CALL_NS if _fast.available() and KERNEL_ENTRY else PYTHON_KERNEL_CALL_NS
-    return bool(numpy_ns > call_ns + KERNEL_NS_PER_BYTE * view.nbytes)
+    per_byte = KERNEL_NS_PER_BYTE_ROWS if plan.kernel in _ROW_PLANS else KERNEL_NS_PER_BYTE
+    return bool(numpy_ns > call_ns + per_byte * view.nbytes)
 
 
 def numpy_or_kernel(nbytes: int) -> bool:
