@@ -331,7 +331,7 @@ def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion,
     if view.ndim == 0:
         view = view.reshape(1)
     if dst is None:
-        return _converted_new(view, conversion).reshape(shape)
+        return _converted_new(view, conversion, threads).reshape(shape)
     if not conversion.fused or numpy_is_faster(view, conversion):
         # numpy's result is a new array already
         np.copyto(dst.reshape(view.shape), numpy_convert(view, conversion))
@@ -339,16 +339,17 @@ def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion,
     if np.may_share_memory(view, dst):
         view = view.copy()  # read the whole input first, as np.copyto does
     convert_into(view, dst, conversion, threads)
-    return dst if out is None else cast(np.ndarray, out)
+    return cast(np.ndarray, out)  # the caller's object, subclass and all
 
 
-def _converted_new(view: np.ndarray, conversion: Conversion) -> np.ndarray:
-    """:func:`_converted`'s common call: a new array of ``view.shape``
-    (at least 1-d, with elements), the default number of threads."""
+def _converted_new(view: np.ndarray, conversion: Conversion, num_threads: int = 0
+                   ) -> np.ndarray:
+    """:func:`_converted` into a new array of ``view.shape`` (at least 1-d,
+    with elements); ``num_threads`` checked (0: the default)."""
     if not conversion.fused or numpy_is_faster(view, conversion):
         return numpy_convert(view, conversion)
     result = _new_array(view.shape, conversion.dtype)
-    convert_into(view, result, conversion, 0)
+    convert_into(view, result, conversion, num_threads)
     return result
 
 

@@ -269,6 +269,22 @@ def test_fused_pairs_go_to_the_kernel(monkeypatch):
         assert not _kernel.convert_supported(np.dtype(src), np.dtype(dst))
 
 
+def test_num_threads_reaches_the_kernel(monkeypatch):
+    threads = []
+    real = _kernel.convert_into
+    monkeypatch.setattr(_kernel, "convert_into",
+                        lambda *args: threads.append(args[4]) or real(*args))
+    a = np.arange(2 * 3 * 64 * 64, dtype=np.uint16).reshape(2, 3, 64, 64)
+    expected = np.moveaxis(a, 1, -1).reshape(2, -1).astype(np.float32)
+    for num_threads in (1, 2):
+        out = np.empty_like(expected)
+        for kwargs in (dict(), dict(out=out)):  # a new array, and into out=
+            result = batch_flatten(a, data_format="channels_first", dtype=np.float32,
+                                   num_threads=num_threads, **kwargs)
+            assert result.tobytes() == expected.tobytes()
+            assert threads.pop() == num_threads
+
+
 def test_values_the_kernel_declines_are_redone_by_numpy(monkeypatch):
     # convert_into returning False (NaN or out-of-range float -> int) leaves
     # out undefined: the result is then numpy's, whole.
