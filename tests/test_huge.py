@@ -45,16 +45,20 @@ def source() -> np.ndarray:
     return src
 
 
-def test_transpose_past_2_to_the_31(source):
-    view = source.reshape(N // 2, 2).T                    # (2, N/2), strides (1, 2)
+@pytest.mark.parametrize("rows, kernel", [(8, "transpose"), (2, "gather")])
+def test_transpose_past_2_to_the_31(source, rows, kernel):
+    # (rows, N/rows), strides (1, rows): a tiled transpose from 8 rows on,
+    # a strided gather per row below that (the planner's choice).
+    view = source.reshape(N // rows, rows).T
     plan = pyflat.explain(view, start_dim=0)
-    assert plan.kernel == "transpose" and plan.nbytes == N
+    assert plan.kernel == kernel and plan.nbytes == N
     out = pyflat.flatten(view)
-    half = N // 2
-    for start in range(0, half, CHUNK):
-        stop = min(start + CHUNK, half)
-        assert np.array_equal(out[start:stop], view[0, start:stop]), start
-        assert np.array_equal(out[half + start:half + stop], view[1, start:stop]), half + start
+    length = N // rows
+    for row in range(rows):
+        for start in range(0, length, CHUNK):
+            stop = min(start + CHUNK, length)
+            assert np.array_equal(out[row * length + start:row * length + stop],
+                                  view[row, start:stop]), (row, start)
 
 
 def test_threaded_reverse_past_2_to_the_31(source):
