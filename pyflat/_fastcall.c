@@ -415,9 +415,10 @@ factor_key(PyObject *factor, PyObject **sign)
     return 1;
 }
 
-/* The Conversion (borrowed: api._CONVERT_NUMPY's entry, kept alive by the
- * caller's reference to it) that numpy computes for ``view`` and this call,
- * or NULL where api has not remembered one. */
+/* The conversion, (dtype, scale, offset) (borrowed: api._CONVERT_NUMPY's
+ * entry, kept alive by the reference to that dict left in *cache), that
+ * numpy computes for ``view`` and this call, or NULL where api has not
+ * remembered one. */
 static PyObject *
 numpy_conversion(FastFunc *self, PyArrayObject *view, const ConvertArgs *conv,
                  PyObject *casting, PyObject **cache)

@@ -524,11 +524,11 @@ def _convert_key(view: np.ndarray, dtype: Any, casting: str, scale: Any = None,
 @requires_extension
 def test_conversion_read_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The C entry computes what api._CONVERT_NUMPY holds for the layout and
-    call (here a planted Conversion to another dtype, which shows it did),
+    call (here a planted conversion to another dtype, which shows it did),
     each factor's sign apart; without an entry, the Python implementation."""
     monkeypatch.setattr(api, "_CONVERT_NUMPY", {})
     x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(4, 10)
-    planted = api.resolve(x.dtype, np.float16, "unsafe", 0.5, None, 10)
+    planted = (np.dtype(np.float16), np.asarray(0.5, np.float16), None)
     api._CONVERT_NUMPY[_convert_key(x, np.float64, "same_kind", 0.5)] = planted
     r = pyflat.batch_flatten(x, dtype=np.float64, scale=0.5)
     assert r.dtype == np.float16 and r.tobytes() == (x.astype(np.float16) * np.float16(0.5)).tobytes()
@@ -542,7 +542,7 @@ def test_conversion_read_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None
             (lambda: pyflat.ascontiguousarray(x3, np.float64, scale=0.5), x3, "unsafe")]:
         want = x3.astype(np.float64) * 0.5
         first = call()  # Python's, which remembers
-        assert api._CONVERT_NUMPY[_convert_key(view, np.float64, casting, 0.5)].dtype == np.float64
+        assert api._CONVERT_NUMPY[_convert_key(view, np.float64, casting, 0.5)][0] == np.float64
         second = call()  # the C entry's
         for r in (first, second):
             assert r.tobytes() == want.tobytes() and r.dtype == np.float64
