@@ -512,6 +512,9 @@ converted(FastFunc *self, PyArrayObject *view, const ConvertArgs *conv, PyObject
     Py_DECREF(cache);
     PyObject *result = numpy_convert(view, conversion);
     Py_DECREF(conversion);
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        PyErr_Clear();  /* the Python implementation raises it, as a ValueError */
+    }
     return result;
 }
 

@@ -607,3 +607,15 @@ def test_conversion_results_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> Non
             del r
     gc.collect()
     assert counts() == before
+
+
+@pytest.mark.parametrize("errors", ["ignore", "warn", "raise"])
+def test_conversion_float_errors_as_python(errors: str) -> None:
+    """NaN and out-of-range floats cast to integers: numpy's warning or
+    error (np.errstate) from the C entry as from the Python implementation."""
+    x = np.array([[np.nan, 1e30, -1.5, 2.0]] * 3, np.float32)
+    with np.errstate(invalid=errors, over=errors), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same_outcome(pyflat.ascontiguousarray, x, np.int32)
+        same_outcome(pyflat.ascontiguousarray, x, np.float16, scale=2.0)
+        same_outcome(pyflat.batch_flatten, x, dtype=np.float16, offset=1e4)
