@@ -16,6 +16,12 @@
  *           and the layer's dtype casts nothing: it has none, x is not
  *           floating point, or has that dtype already)
  *
+ * and their conversion calls (keywords dtype, scale and offset, each factor a
+ * Python float or None, with the default casting; ascontiguousarray's dtype
+ * by position too), where api._CONVERT_NUMPY has remembered that numpy
+ * converts that layout for that call: numpy's one pass (astype, then the
+ * in-place ufuncs), as convert.numpy_convert computes it;
+ *
  * for an exact numpy.ndarray ``a``, as the Python fast paths (pyflat/api.py)
  * do: a view when ``a`` (channels_first: its transpose moving axis 1 to the
  * end) is C-contiguous; else, for a copy that api.numpy_or_kernel admits,
@@ -37,6 +43,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +68,10 @@ static PyObject *str_plain_format; /* interned "_plain_format": its data_format 
 static PyObject *str_small_copy_bytes, *str_simple_copy_bytes, *str_one_thread_bytes,
                 *str_kernel_min_bytes, *str_numpy_run_bytes, *str_kernel_takes,
                 *str_kernel_copy, *str_kernel_entry;
+/* conversions: api's cache of those numpy computes, the keywords taken, and
+ * the default castings (batch_flatten and flatten; ascontiguousarray) */
+static PyObject *str_convert_numpy, *str_dtype, *str_scale, *str_offset, *str_same_kind,
+                *str_unsafe;
 
 /* api's integer setting ``name`` in *value: 1, or 0 where it is not an int
  * (the Python implementation then decides). */
@@ -337,6 +348,212 @@ batch_flatten_as(FastFunc *self, PyArrayObject *a, int format)
     return format == 0 ? batch_view_or_small_copy(self, a) : batch_view_or_small_copy_cf(self, a);
 }
 
+/* -- conversions (dtype=, scale=, offset=) -------------------------------- */
+
+/* A conversion call's arguments: the dtype, scale and offset arguments
+ * (None where not given), the data format (0 or 1). */
+typedef struct {
+    PyObject *dtype, *scale, *offset;
+    int format;
+} ConvertArgs;
+
+static int
+name_is(PyObject *name, PyObject *interned)
+{
+    return name == interned
+           || (PyUnicode_CheckExact(name) && PyUnicode_Compare(name, interned) == 0);
+}
+
+/* The keywords of a call (values after the nargs positional ones) into
+ * *conv: 1 when each is dtype (unless conv->dtype is set already: given by
+ * position), scale or offset (or data_format, where ``format_ok``, one of the
+ * constants), else 0.  A dtype not given is None. */
+static int
+convert_keywords(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                 int format_ok, ConvertArgs *conv)
+{
+    Py_ssize_t n = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (name_is(name, str_dtype)) {
+            if (conv->dtype != NULL) {
+                return 0;  /* given twice: the Python implementation's TypeError */
+            }
+            conv->dtype = value;
+        } else if (name_is(name, str_scale)) {
+            conv->scale = value;
+        } else if (name_is(name, str_offset)) {
+            conv->offset = value;
+        } else if (format_ok && name_is(name, str_data_format)) {
+            if ((conv->format = data_format_of(self, value)) < 0) {
+                return 0;
+            }
+        } else {
+            return 0;
+        }
+    }
+    if (conv->dtype == NULL) {
+        conv->dtype = Py_None;
+    }
+    return 1;
+}
+
+/* A factor's part of the key: the Python float or None itself, and its sign
+ * (-0.0 == 0.0 but converts apart), as api._sign gives; 0 for other factors
+ * (the Python implementation converts them). */
+static int
+factor_key(PyObject *factor, PyObject **sign)
+{
+    if (factor == Py_None) {
+        *sign = Py_None;
+        return 1;
+    }
+    if (!PyFloat_CheckExact(factor)) {
+        return 0;
+    }
+    *sign = signbit(PyFloat_AS_DOUBLE(factor)) ? Py_True : Py_False;
+    return 1;
+}
+
+/* The conversion, (dtype, scale, offset) (borrowed: api._CONVERT_NUMPY's
+ * entry, kept alive by the reference to that dict left in *cache), that
+ * numpy computes for ``view`` and this call, or NULL where api has not
+ * remembered one. */
+static PyObject *
+numpy_conversion(FastFunc *self, PyArrayObject *view, const ConvertArgs *conv,
+                 PyObject *casting, PyObject **cache)
+{
+    PyObject *scale_sign, *offset_sign;
+    if (!factor_key(conv->scale, &scale_sign) || !factor_key(conv->offset, &offset_sign)) {
+        return NULL;
+    }
+    PyObject *layout = layout_key(view);
+    if (layout == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *key = PyTuple_Pack(9, PyTuple_GET_ITEM(layout, 0), PyTuple_GET_ITEM(layout, 1),
+                                 PyTuple_GET_ITEM(layout, 2), conv->dtype, casting, conv->scale,
+                                 scale_sign, conv->offset, offset_sign);
+    Py_DECREF(layout);
+    if (key == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    *cache = PyDict_GetItemWithError(self->api, str_convert_numpy);  /* borrowed */
+    PyObject *conversion = NULL;
+    if (*cache != NULL && PyDict_Check(*cache)) {
+        Py_INCREF(*cache);  /* the key's hash or comparison may run Python code */
+        conversion = PyDict_GetItemWithError(*cache, key);  /* borrowed */
+        if (conversion == NULL) {
+            Py_CLEAR(*cache);
+        }
+    } else {
+        *cache = NULL;
+    }
+    Py_DECREF(key);
+    PyErr_Clear();  /* an unhashable dtype argument: the Python implementation */
+    if (conversion != NULL && !(PyTuple_Check(conversion) && PyTuple_GET_SIZE(conversion) >= 3
+                                && PyArray_DescrCheck(PyTuple_GET_ITEM(conversion, 0)))) {
+        Py_CLEAR(*cache);
+        return NULL;
+    }
+    return conversion;
+}
+
+/* convert.numpy_convert's one pass, for a view it casts as it is: astype's
+ * new C-order array and copy (ndarray.astype is PyArray_NewLikeArray and
+ * PyArray_CopyInto), then ``result *= scale`` and ``result += offset``. */
+static PyObject *
+numpy_convert(PyArrayObject *view, PyObject *conversion)
+{
+    PyArray_Descr *descr = (PyArray_Descr *)PyTuple_GET_ITEM(conversion, 0);
+    PyObject *scale = PyTuple_GET_ITEM(conversion, 1), *offset = PyTuple_GET_ITEM(conversion, 2);
+    Py_INCREF(descr);  /* PyArray_NewLikeArray steals it */
+    PyObject *result = PyArray_NewLikeArray(view, NPY_CORDER, descr, 0);
+    if (result == NULL) {
+        return NULL;
+    }
+    if (PyArray_CopyInto((PyArrayObject *)result, view) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    PyObject *factors[2] = {scale, offset};
+    for (int i = 0; i < 2; i++) {
+        if (factors[i] == Py_None) {
+            continue;
+        }
+        PyObject *done = i == 0 ? PyNumber_InPlaceMultiply(result, factors[i])
+                                : PyNumber_InPlaceAdd(result, factors[i]);
+        if (done == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_DECREF(done);  /* result itself */
+    }
+    return result;
+}
+
+/* The converted copy of ``view`` (at least 1-d, with elements) where
+ * api._CONVERT_NUMPY says numpy computes it, else NULL without an exception
+ * (the Python implementation decides, and remembers). */
+static PyObject *
+converted(FastFunc *self, PyArrayObject *view, const ConvertArgs *conv, PyObject *casting)
+{
+    if (PyArray_NDIM(view) < 1 || PyArray_SIZE(view) == 0) {
+        return NULL;
+    }
+    PyObject *cache = NULL;
+    PyObject *conversion = numpy_conversion(self, view, conv, casting, &cache);
+    if (conversion == NULL) {
+        return NULL;
+    }
+    Py_INCREF(conversion);
+    Py_DECREF(cache);
+    PyObject *result = numpy_convert(view, conversion);
+    Py_DECREF(conversion);
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        PyErr_Clear();  /* the Python implementation raises it, as a ValueError */
+    }
+    return result;
+}
+
+/* batch_flatten(a, dtype=..., scale=..., offset=..., data_format=...): the
+ * channels_last view converted, as (len(a), -1). */
+static PyObject *
+batch_converted(FastFunc *self, PyArrayObject *a, const ConvertArgs *conv)
+{
+    PyObject *view = (PyObject *)a;
+    int ndim = PyArray_NDIM(a);
+    if (ndim < 1) {
+        return NULL;
+    }
+    if (conv->format == 1 && ndim > 2) {
+        npy_intp axes[NPY_MAXDIMS];
+        axes[0] = 0;
+        for (int i = 2; i < ndim; i++) {
+            axes[i - 1] = i;
+        }
+        axes[ndim - 1] = 1;
+        PyArray_Dims perm = {axes, ndim};
+        if ((view = PyArray_Transpose(a, &perm)) == NULL) {
+            return NULL;
+        }
+    } else {
+        Py_INCREF(view);
+    }
+    PyObject *result = converted(self, (PyArrayObject *)view, conv, str_same_kind);
+    Py_DECREF(view);
+    if (result == NULL || PyArray_NDIM((PyArrayObject *)result) == 2) {
+        return result;
+    }
+    npy_intp dims[2] = {PyArray_DIM(a, 0), -1};
+    PyArray_Dims shape = {dims, 2};
+    PyObject *flat = PyArray_Newshape((PyArrayObject *)result, &shape, NPY_CORDER);
+    Py_DECREF(result);
+    return flat;
+}
+
 /* The ints 0, 1 and -1 (CPython's cached small ints): api.flatten's fast path
  * compares start_dim and end_dim with them by identity. */
 static PyObject *int_zero, *int_one, *int_minus_one;
@@ -349,13 +566,13 @@ fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     }
     int format = 0;
     if (kwnames != NULL) {
-        if (PyTuple_GET_SIZE(kwnames) != 1) {
-            return NULL;
-        }
-        PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
-        if (name != str_data_format && (!PyUnicode_CheckExact(name)
-                                        || PyUnicode_Compare(name, str_data_format) != 0)) {
-            return NULL;
+        if (PyTuple_GET_SIZE(kwnames) != 1 || !name_is(PyTuple_GET_ITEM(kwnames, 0),
+                                                       str_data_format)) {
+            ConvertArgs conv = {NULL, Py_None, Py_None, 0};
+            if (!convert_keywords(self, args, nargs, kwnames, 1, &conv)) {
+                return NULL;
+            }
+            return batch_converted(self, (PyArrayObject *)args[0], &conv);
         }
         format = data_format_of(self, args[1]);
         if (format < 0) {
@@ -365,11 +582,37 @@ fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     return batch_flatten_as(self, (PyArrayObject *)args[0], format);
 }
 
+/* flatten(a, 0|1[, -1], dtype=..., scale=..., offset=...): the converted
+ * copy reshaped as api.flatten does, to (-1,) or (len(a), -1). */
 static PyObject *
-fast_flatten(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+flatten_converted(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (kwnames != NULL || nargs < 1 || nargs > 3 || !PyArray_CheckExact(args[0])) {
+    PyArrayObject *a = (PyArrayObject *)args[0];
+    int start = nargs == 1 || args[1] == int_zero ? 0 : args[1] == int_one ? 1 : -1;
+    ConvertArgs conv = {NULL, Py_None, Py_None, 0};
+    if (start < 0 || (nargs == 3 && args[2] != int_minus_one) || PyArray_NDIM(a) < start + 1
+            || !convert_keywords(self, args, nargs, kwnames, 0, &conv)) {
         return NULL;
+    }
+    PyObject *result = converted(self, a, &conv, str_same_kind);
+    if (result == NULL) {
+        return NULL;
+    }
+    npy_intp dims[2] = {start == 0 ? -1 : PyArray_DIM(a, 0), -1};
+    PyArray_Dims shape = {dims, start + 1};
+    PyObject *flat = PyArray_Newshape((PyArrayObject *)result, &shape, NPY_CORDER);
+    Py_DECREF(result);
+    return flat;
+}
+
+static PyObject *
+fast_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs < 1 || nargs > 3 || !PyArray_CheckExact(args[0])) {
+        return NULL;
+    }
+    if (kwnames != NULL) {
+        return flatten_converted(self, args, nargs, kwnames);
     }
     PyArrayObject *a = (PyArrayObject *)args[0];
     if (!PyArray_IS_C_CONTIGUOUS(a) || (nargs == 3 && args[2] != int_minus_one)) {
@@ -405,11 +648,17 @@ fast_flatten(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 static PyObject *
 fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (kwnames != NULL || nargs < 1 || nargs > 2 || (nargs == 2 && args[1] != Py_None)
-            || !PyArray_CheckExact(args[0])) {
+    if (nargs < 1 || nargs > 2 || !PyArray_CheckExact(args[0])) {
         return NULL;
     }
     PyArrayObject *a = (PyArrayObject *)args[0];
+    if (kwnames != NULL || (nargs == 2 && args[1] != Py_None)) {
+        ConvertArgs conv = {nargs == 2 ? args[1] : NULL, Py_None, Py_None, 0};
+        if (!convert_keywords(self, args, nargs, kwnames, 0, &conv)) {
+            return NULL;
+        }
+        return converted(self, a, &conv, str_unsafe);
+    }
     if (PyArray_NDIM(a) < 1) {
         return NULL;
     }
@@ -492,7 +741,7 @@ fastfunc_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         result = fast_batch_flatten(self, args, nargs, kwnames);
         break;
     case KIND_FLATTEN:
-        result = fast_flatten(args, nargs, kwnames);
+        result = fast_flatten(self, args, nargs, kwnames);
         break;
     case KIND_ASCONTIGUOUS:
         result = fast_ascontiguous(self, args, nargs, kwnames);
@@ -698,6 +947,12 @@ PyInit__fastcall(void)
         {&str_kernel_takes, "_KERNEL_TAKES"},
         {&str_kernel_copy, "_kernel_copy"},
         {&str_kernel_entry, "KERNEL_ENTRY"},
+        {&str_convert_numpy, "_CONVERT_NUMPY"},
+        {&str_dtype, "dtype"},
+        {&str_scale, "scale"},
+        {&str_offset, "offset"},
+        {&str_same_kind, "same_kind"},
+        {&str_unsafe, "unsafe"},
     };
     if (int_zero == NULL && ((int_zero = PyLong_FromLong(0)) == NULL
                              || (int_one = PyLong_FromLong(1)) == NULL

@@ -331,7 +331,7 @@ def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion,
     if view.ndim == 0:
         view = view.reshape(1)
     if dst is None:
-        return _converted_new(view, conversion, threads).reshape(shape)
+        return _converted_new(view, conversion, num_threads=threads).reshape(shape)
     if not conversion.fused or numpy_is_faster(view, conversion):
         # numpy's result is a new array already
         np.copyto(dst.reshape(view.shape), numpy_convert(view, conversion))
@@ -342,11 +342,58 @@ def _converted(view: np.ndarray, shape: tuple[int, ...], conversion: Conversion,
     return cast(np.ndarray, out)  # the caller's object, subclass and all
 
 
-def _converted_new(view: np.ndarray, conversion: Conversion, num_threads: int = 0
-                   ) -> np.ndarray:
+# Conversions numpy computes in one pass (numpy_convert's astype, then the
+# in-place ufuncs), remembered per layout and call for the C entries
+# (pyflat/_fastcall.c), which then compute them without a Python call: a
+# small conversion costs about as much to decide as to compute.  Keys:
+# (shape, strides, dtype of the view, the dtype, casting, scale and offset
+# arguments, each factor a Python float or None, with its sign apart, as
+# -0.0 == 0.0); values: (dtype, scale, offset) of the Conversion, a single
+# factor as a 0-d array (numpy's in-place ufunc with a 0-d operand costs half
+# that with a 1-element one: 0.35 vs 0.82 us on 100 float32; the same
+# products and sums).  Bounded (cleared when full); the decision depends on
+# convert's settings: clear it when changing them.
+_CONVERT_NUMPY: Dict[Tuple[Any, ...], Tuple[np.dtype, Optional[np.ndarray],
+                                            Optional[np.ndarray]]] = {}
+_CONVERT_NUMPY_MAX = 1024
+
+
+def _sign(factor: Any) -> Optional[bool]:
+    return None if factor is None else math.copysign(1.0, factor) < 0
+
+
+def _scalar(factor: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return factor.reshape(()) if factor is not None and factor.size == 1 else factor
+
+
+def _remember_numpy(view: np.ndarray, conversion: Conversion, call: Tuple[Any, ...]) -> None:
+    """Remember that numpy converts ``view`` in one pass for ``call`` =
+    (dtype, casting, scale, offset), where the C entries can repeat it."""
+    dtype, casting, scale, offset = call
+    if ((scale is None or type(scale) is float) and (offset is None or type(offset) is float)
+            and not view.dtype.hasobject and not conversion.dtype.hasobject
+            and (view.flags.c_contiguous  # numpy_convert's one pass, see there
+                 or not (view.dtype.kind in "fc" and conversion.dtype.kind in "iu"))):
+        try:
+            key = (view.shape, view.strides, view.dtype, dtype, casting, scale, _sign(scale),
+                   offset, _sign(offset))
+            if len(_CONVERT_NUMPY) >= _CONVERT_NUMPY_MAX:
+                _CONVERT_NUMPY.clear()
+            _CONVERT_NUMPY[key] = (conversion.dtype, _scalar(conversion.scale),
+                                   _scalar(conversion.offset))
+        except TypeError:
+            pass  # an unhashable dtype argument
+
+
+def _converted_new(view: np.ndarray, conversion: Conversion,
+                   call: Optional[Tuple[Any, ...]] = None, num_threads: int = 0) -> np.ndarray:
     """:func:`_converted` into a new array of ``view.shape`` (at least 1-d,
-    with elements); ``num_threads`` checked (0: the default)."""
+    with elements), on ``num_threads`` (checked; 0: the default).  ``call``:
+    (dtype, casting, scale, offset) as given, for a call the C entries take
+    (see _CONVERT_NUMPY)."""
     if not conversion.fused or numpy_is_faster(view, conversion):
+        if call is not None:
+            _remember_numpy(view, conversion, call)
         return numpy_convert(view, conversion)
     result = _new_array(view.shape, conversion.dtype)
     convert_into(view, result, conversion, num_threads)
@@ -481,7 +528,7 @@ def batch_flatten(a: Any, *, data_format: DataFormat = "channels_last", dtype: A
                 if data_format is CHANNELS_FIRST and a.ndim > 2 else a)
         conversion = resolve(view.dtype, dtype, casting, scale, offset, view.shape[-1])
         if conversion is not None:
-            result = _converted_new(view, conversion)
+            result = _converted_new(view, conversion, (dtype, casting, scale, offset))
             return result if result.ndim == 2 else result.reshape(len(a), -1)
     data_format = check_data_format(data_format)
     masked = masked_array_type()
@@ -598,6 +645,9 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1, *, dtype: Any = None,
     shape = flatten_shape(arr.shape, start_dim, end_dim)
     conversion = resolve(arr.dtype, dtype, casting, scale, offset, channels_of(arr))
     if conversion is not None:
+        if (out is None and copy is None and num_threads is None and arr is a
+                and arr.ndim and arr.size):  # a conversion's common call (the C entry's)
+            return _converted_new(arr, conversion, (dtype, casting, scale, offset)).reshape(shape)
         return _converted(arr, shape, conversion, out, copy, num_threads)
     if (out is None and arr is a and shape == arr.shape and arr.flags.c_contiguous
             and copy is not True and type(arr) is np.ndarray):
@@ -672,7 +722,9 @@ def ascontiguousarray(a: Any, dtype: Optional[DTypeLike] = None, *,
     elif type(a) is _ndarray and num_threads is None and a.size:  # a conversion's common call
         conversion = resolve(a.dtype, dtype, casting, scale, offset, a.shape[-1] if a.ndim else 1)
         if conversion is not None:
-            return _converted_new(a if a.ndim else a.reshape(1), conversion)
+            if not a.ndim:
+                return _converted_new(a.reshape(1), conversion)
+            return _converted_new(a, conversion, (dtype, casting, scale, offset))
     if (dtype is not None and scale is None and offset is None and casting is _UNSAFE
             and not _is_array(a)):
         arr = _numpy_as_array_of(a, dtype)  # numpy's conversion of the values

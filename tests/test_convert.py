@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import pyflat
 from pyflat import Flatten, _kernel, ascontiguousarray, batch_flatten, flatten
 from pyflat import convert as convert_module
+from pyflat import api as api_module
 
 from layouts import layouts
 
@@ -40,6 +41,8 @@ def converter(request, monkeypatch):
     """Every test twice: with the measured rule that gives small conversions
     to numpy (convert.numpy_is_faster), and with the kernel converting every
     pair it can, whatever the size: these tests are the kernel's too."""
+    # the decisions the C entries repeat follow these settings: none kept across
+    monkeypatch.setattr(api_module, "_CONVERT_NUMPY", {})
     if request.param == "kernel always":
         for name in ("NUMPY_ANY_BYTES", "NUMPY_RUNS_BYTES", "NUMPY_FLOAT_BYTES",
                      "NUMPY_LOOP_NS"):

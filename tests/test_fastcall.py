@@ -469,3 +469,153 @@ def test_kernel_called_from_c(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
         assert np.shares_memory(got, a) == np.shares_memory(want, a)
     if True in decided:
         assert calls == []  # the kernel's copies went straight to C
+
+
+# -- conversions (dtype=, scale=, offset=): numpy's one pass in C ------------
+
+def convert_calls(a: Any) -> None:
+    """The conversion calls the C entries take once api has remembered that
+    numpy computes them (api._CONVERT_NUMPY), and their near misses."""
+    for fmt in ("channels_last", "channels_first"):
+        same_outcome(pyflat.batch_flatten, a, data_format=fmt, dtype=np.float64)
+        same_outcome(pyflat.batch_flatten, a, dtype=np.float32, data_format=fmt, scale=0.5)
+    same_outcome(pyflat.batch_flatten, a, dtype="f4", scale=-0.0, offset=0.0)
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, offset=-1.5)
+    same_outcome(pyflat.batch_flatten, a, scale=2.0)  # dtype None: the input's
+    same_outcome(pyflat.batch_flatten, a, dtype=np.int16)  # refused from floats (same_kind)
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, scale=2)  # an int: Python's
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, scale=[1.0])
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, scale=float("nan"))
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, data_format="nope")
+    same_outcome(pyflat.batch_flatten, a, dtype=np.float32, casting="unsafe")
+    same_outcome(pyflat.batch_flatten, a, dtype=[])  # unhashable
+    for start in (0, 1, 2, -1):
+        same_outcome(pyflat.flatten, a, start, dtype=np.float64)
+        same_outcome(pyflat.flatten, a, start, -1, dtype=np.float32, scale=0.25, offset=1.0)
+    same_outcome(pyflat.flatten, a, dtype=np.float64, end_dim=-1)
+    same_outcome(pyflat.ascontiguousarray, a, np.float64)
+    same_outcome(pyflat.ascontiguousarray, a, np.uint8)  # unsafe: numpy's wrap-around
+    same_outcome(pyflat.ascontiguousarray, a, dtype=np.float32, scale=3.0)
+    same_outcome(pyflat.ascontiguousarray, a, None, scale=-2.0)
+    same_outcome(pyflat.ascontiguousarray, a, np.float32, dtype=np.float32)  # twice: an error
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays())
+def test_conversions_same_outcome_as_python(a: np.ndarray) -> None:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert_calls(a)
+
+
+@pytest.mark.parametrize("index", range(len(EXTRA)))
+def test_conversions_other_inputs(index: int) -> None:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert_calls(EXTRA[index])
+
+
+def _convert_key(view: np.ndarray, dtype: Any, casting: str, scale: Any = None,
+                 offset: Any = None) -> Tuple[Any, ...]:
+    return (view.shape, view.strides, view.dtype, dtype, casting, scale, api._sign(scale),
+            offset, api._sign(offset))
+
+
+@requires_extension
+def test_conversion_read_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C entry computes what api._CONVERT_NUMPY holds for the layout and
+    call (here a planted conversion to another dtype, which shows it did),
+    each factor's sign apart; without an entry, the Python implementation."""
+    monkeypatch.setattr(api, "_CONVERT_NUMPY", {})
+    x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(4, 10)
+    planted = (np.dtype(np.float16), np.asarray(0.5, np.float16), None)
+    api._CONVERT_NUMPY[_convert_key(x, np.float64, "same_kind", 0.5)] = planted
+    r = pyflat.batch_flatten(x, dtype=np.float64, scale=0.5)
+    assert r.dtype == np.float16 and r.tobytes() == (x.astype(np.float16) * np.float16(0.5)).tobytes()
+    r = pyflat.batch_flatten(x, dtype=np.float64, scale=-0.5)  # not planted: Python's
+    assert r.dtype == np.float64 and r.tobytes() == (x.astype(np.float64) * -0.5).tobytes()
+    api._CONVERT_NUMPY.clear()
+    x3 = x.reshape(4, 2, 5)
+    for call, view, casting in [
+            (lambda: pyflat.batch_flatten(x3, dtype=np.float64, scale=0.5), x3, "same_kind"),
+            (lambda: pyflat.flatten(x3, 1, dtype=np.float64, scale=0.5), x3, "same_kind"),
+            (lambda: pyflat.ascontiguousarray(x3, np.float64, scale=0.5), x3, "unsafe")]:
+        want = x3.astype(np.float64) * 0.5
+        first = call()  # Python's, which remembers
+        assert api._CONVERT_NUMPY[_convert_key(view, np.float64, casting, 0.5)][0] == np.float64
+        second = call()  # the C entry's
+        for r in (first, second):
+            assert r.tobytes() == want.tobytes() and r.dtype == np.float64
+        assert second.shape == first.shape and second.strides == first.strides
+
+
+@pytest.mark.parametrize("shape, data_format, dtype, scale", [
+    ((16, 10), "channels_last", np.float64, None),
+    ((8, 3, 4, 4), "channels_first", np.float32, 1 / 255),
+    ((64, 3, 16, 16), "channels_first", np.float32, 1 / 255),  # 24 KiB of output: the kernel
+    ((500, 20), "fortran", np.float64, None),
+    ((2000, 20), "fortran", np.float32, 0.5)])
+def test_conversion_same_path_as_explain(monkeypatch: pytest.MonkeyPatch, shape: Tuple[int, ...],
+                                          data_format: str, dtype: Any, scale: Any) -> None:
+    """The C entry repeats only what numpy computes: a layout that explain()
+    gives to the kernel is never remembered (the Python implementation, and
+    its kernel call, answer each time)."""
+    monkeypatch.setattr(api, "_CONVERT_NUMPY", {})
+    src = np.uint8 if scale is not None else (np.float32 if dtype == np.float64 else np.float64)
+    x = (np.arange(int(np.prod(shape))) % 200).astype(src).reshape(shape)
+    if data_format == "fortran":
+        x, data_format = np.asfortranarray(x), "channels_last"
+    view = np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+    for _ in range(2):
+        r = pyflat.batch_flatten(x, data_format=data_format, dtype=dtype, scale=scale)
+        want = view.reshape(len(x), -1).astype(dtype)
+        if scale is not None:
+            want = want * np.asarray(scale, dtype)
+        assert r.tobytes() == want.tobytes()
+    path = pyflat.explain(x, data_format=data_format, dtype=dtype, scale=scale).path
+    remembered = _convert_key(view, dtype, "same_kind", scale) in api._CONVERT_NUMPY
+    assert remembered == (path == "numpy")
+
+
+@requires_extension
+def test_conversion_results_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reference counts of the input, the dtype and factor arguments and the
+    remembered Conversions come back to where they were after C conversions."""
+    monkeypatch.setattr(api, "_CONVERT_NUMPY", {})
+    x = np.zeros((4, 3, 2, 2), np.uint8)
+    f64, scale, offset = np.dtype(np.float64), 0.5, -1.0
+    calls = [lambda: pyflat.batch_flatten(x, dtype=f64),
+             lambda: pyflat.batch_flatten(x, data_format="channels_first", dtype=np.float32,
+                                          scale=scale, offset=offset),
+             lambda: pyflat.flatten(x, 1, dtype=f64, scale=scale),
+             lambda: pyflat.flatten(x, dtype=np.float16),
+             lambda: pyflat.ascontiguousarray(x[:, ::2], f64, offset=offset)]
+    for call in calls:
+        call()
+    assert len(api._CONVERT_NUMPY) == len(calls)
+    gc.collect()
+
+    def counts() -> Tuple[int, ...]:
+        return (sys.getrefcount(x), sys.getrefcount(f64), sys.getrefcount(scale),
+                sys.getrefcount(offset),
+                *(sys.getrefcount(c) for c in api._CONVERT_NUMPY.values()))
+    before = counts()
+    for _ in range(1000):
+        for call in calls:
+            r = call()
+            assert sys.getrefcount(r) == 2 and not np.shares_memory(r, x)
+            del r
+    gc.collect()
+    assert counts() == before
+
+
+@pytest.mark.parametrize("errors", ["ignore", "warn", "raise"])
+def test_conversion_float_errors_as_python(errors: str) -> None:
+    """NaN and out-of-range floats cast to integers: numpy's warning or
+    error (np.errstate) from the C entry as from the Python implementation."""
+    x = np.array([[np.nan, 1e30, -1.5, 2.0]] * 3, np.float32)
+    with np.errstate(invalid=errors, over=errors), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same_outcome(pyflat.ascontiguousarray, x, np.int32)
+        same_outcome(pyflat.ascontiguousarray, x, np.float16, scale=2.0)
+        same_outcome(pyflat.batch_flatten, x, dtype=np.float16, offset=1e4)
