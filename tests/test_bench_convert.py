@@ -5,7 +5,6 @@ no timing assertions."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 
@@ -20,9 +19,6 @@ from pyflat.bench.impls import default_impls, import_torch
 from pyflat.bench.report import CONVERSIONS, Report
 from pyflat.bench.runner import Record, Settings, WrongResult, run
 
-HAS_API = "dtype" in inspect.signature(pyflat.batch_flatten).parameters
-needs_api = pytest.mark.skipif(not HAS_API, reason="pyflat.batch_flatten has no dtype= yet "
-                                                   "(issue 14's API not merged)")
 NAMES = ["uint8_nchw_to_f32", "uint8_nchw_normalize", "f64_fortran_to_f32",
          "int16_audio_to_f32"]
 QUICK = Settings(quick=True, repeat=1, min_seconds=0)
@@ -139,7 +135,6 @@ def check_figures(infos, records) -> None:
         assert r.fraction_of_memcpy == pytest.approx(limit / r.seconds)
 
 
-@needs_api
 def test_conversion_cases_run_checked_and_report():
     impls = default_impls([1, 2], torch=None)
     infos, records = run(conversion_cases(), impls, QUICK)
@@ -202,7 +197,6 @@ def test_targets_say_which_ones_pyflat_misses():
     assert limit["good"] == "312.50 ms"  # 0.5 s x (0.1 + 0.4 MB) / (2 x 0.4 MB)
 
 
-@needs_api
 def test_conversions_option_rewrites_only_its_section(tmp_path, capsys):
     md = tmp_path / "RESULTS.md"
     md.write_text(f"# results\n\nkept\n\n{CONVERSIONS.start}\nold\n{CONVERSIONS.end}\n\ntail\n")
