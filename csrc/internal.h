@@ -141,6 +141,11 @@ typedef void (*pf_program_fn2)(const pf_plan *p, char *d, const char *s,
                                int64_t groups, int64_t s_step, int64_t d_step);
 pf_program_fn2 pf_program_runner(void);
 
+/* Zero-step rows of 1-byte items at least this long are written by memset:
+ * wider, aligned stores (measured, 4 MB of rows of 64 to 1000 bytes: 1.6 to
+ * 2.7x faster than 16-byte moves; rows under 64 bytes: 15% slower). */
+#define PF_MEMSET_MIN_BYTES 64
+
 /* Item sizes whose zero-step rows store a repeated pattern (kernels.c). */
 int pf_has_splat(int64_t e);
 

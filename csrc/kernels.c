@@ -192,6 +192,11 @@ ALWAYS_INLINE void splat_rows(char *restrict d, const char *restrict s,
                               int64_t e)
 {
     const int64_t n = len * e;
+    if (e == 1 && n >= PF_MEMSET_MIN_BYTES) {
+        for (int64_t i = 0; i < count; i++, s += s_step, d += n)
+            memset(d, (unsigned char)*s, (size_t)n);
+        return;
+    }
     for (int64_t i = 0; i < count; i++, s += s_step, d += n) {
         w16 w;
         for (int b = 0; b < 16; b += (int)e) /* e divides 16 */

@@ -301,7 +301,8 @@ static void choose_kernel(pf_plan *p)
     }
     p->kernel = PF_KERNEL_GATHER;
     if (s_last == 0 && pf_has_splat(e)) {
-        describe(p, "one item repeated, 16-byte stores");
+        describe(p, e == 1 && p->shape[last] >= PF_MEMSET_MIN_BYTES
+                    ? "one item repeated, memset" : "one item repeated, 16-byte stores");
     } else if (pf_gather_for(e, s_last, pf_simd_level())) {
         p->simd = pf_simd_level();
         describe(p, "vector shuffles (every other item)");

@@ -10,9 +10,9 @@ import numpy as np
 from . import _kernel
 from numpy.typing import DTypeLike
 
-from .api import (SIMPLE_COPY_BYTES, SMALL_COPY_BYTES, Casting, DataFormat, Factor, as_array,
-                  batch_shape, channels_last_view, channels_of, check_data_format,
-                  flatten_shape, kernel_takes_small, numpy_or_kernel)
+from .api import (NUMPY_RUN_BYTES, SIMPLE_COPY_BYTES, Casting, DataFormat,
+                  Factor, as_array, batch_shape, channels_last_view, channels_of,
+                  check_data_format, flatten_shape, kernel_takes_small, numpy_or_kernel)
 from .convert import numpy_is_faster, resolve
 from .threads import resolve_num_threads
 
@@ -189,14 +189,13 @@ def explain(a: Any, *, data_format: DataFormat = "channels_last",
     elif numpy_or_kernel(view.nbytes):
         if kernel_takes_small(view):
             return plan  # a transpose that numpy would loop over slowly
-        reason = (f"under {SMALL_COPY_BYTES} bytes numpy is cheaper"
-                  if view.nbytes < SMALL_COPY_BYTES else
-                  f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
-                  f"as fast in numpy")
-    elif (plan.num_threads == 1 and plan.kernel != "transpose"
-          and view.nbytes < SIMPLE_COPY_BYTES):
-        reason = (f"a single-threaded {plan.kernel} under {SIMPLE_COPY_BYTES} bytes runs "
-                  f"as fast in numpy")
+        reason = ("numpy's copy is expected cheaper for this small layout "
+                  "(pyflat.api.kernel_takes_small)")
+    elif (plan.num_threads == 1 and plan.kernel == "memcpy"
+          and plan.shape[-1] * plan.itemsize >= NUMPY_RUN_BYTES
+          and view.nbytes < SIMPLE_COPY_BYTES):  # what the kernel's glue declines
+        reason = (f"a single-threaded copy of runs of {NUMPY_RUN_BYTES} bytes or more under "
+                  f"{SIMPLE_COPY_BYTES} bytes runs as fast in numpy (the same memcpy loops)")
     else:
         return plan
     return replace(plan, path="numpy", note=reason)

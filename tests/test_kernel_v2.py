@@ -143,3 +143,22 @@ def test_tiny_axes_any_itemsize(e, ndim, data, seed):
 def test_plan_keeps_item_sizes_apart():
     plan = _kernel.make_plan(random_array((10, 20), "V12")[:, ::2], 1)
     assert plan.src_itemsize == plan.dst_itemsize == plan.itemsize == 12
+
+
+@pytest.mark.parametrize("length", [1, 15, 16, 17, 63, 64, 65, 203, 1000])
+def test_broadcast_rows_of_one_byte(length):
+    # One byte repeated per row: memset from 64 bytes on (below, the
+    # planner's block programs or 16-byte moves), at every SIMD level.
+    column = random_array((3001, 1), np.uint8)
+    view = np.broadcast_to(column, (3001, length))
+    for simd in (lib.PF_SIMD_NONE, lib.PF_SIMD_AUTO):
+        previous = lib.pf_force_simd(simd)
+        try:
+            plan = pyflat.explain(view, num_threads=1)
+            if length >= 64:
+                assert plan.kernel == "gather" and "memset" in str(plan)
+            out = np.full((3001, length), 7, np.uint8)
+            pyflat.batch_flatten(view, out=out, num_threads=1)
+        finally:
+            lib.pf_force_simd(previous)
+        assert out.tobytes() == np.ascontiguousarray(view).tobytes()
