@@ -144,3 +144,9 @@ def test_import_pyflat_does_not_import_sklearn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_clone_keeps_the_layer_dtype():
+    clone_ = clone(pyflat.Flatten(dtype="float32"))
+    assert clone_.dtype == "float32"
+    assert clone_(np.ones((2, 3, 2), np.float64)).dtype == np.float32
