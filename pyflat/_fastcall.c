@@ -302,6 +302,22 @@ batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
     return copy;
 }
 
+/* a.transpose(0, 2, ..., ndim-1, 1): axis 1 moved to the end (ndim > 2),
+ * the channels_last view of channels_first input; a new reference. */
+static PyObject *
+channels_last_view(PyArrayObject *a)
+{
+    int ndim = PyArray_NDIM(a);
+    npy_intp axes[NPY_MAXDIMS];
+    axes[0] = 0;
+    for (int i = 2; i < ndim; i++) {
+        axes[i - 1] = i;
+    }
+    axes[ndim - 1] = 1;
+    PyArray_Dims perm = {axes, ndim};
+    return PyArray_Transpose(a, &perm);
+}
+
 /* channels_first: the same on a.transpose(0, 2, ..., ndim-1, 1) (axis 1 moved
  * to the end), for ndim > 2, as api.batch_flatten's fast path does.  With
  * ndim <= 2 the Python implementation takes its general path, whose results
@@ -317,14 +333,7 @@ batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a)
     if (PyArray_DIM(a, 0) <= 0) {
         return NULL;
     }
-    npy_intp axes[NPY_MAXDIMS];
-    axes[0] = 0;
-    for (int i = 2; i < ndim; i++) {
-        axes[i - 1] = i;
-    }
-    axes[ndim - 1] = 1;
-    PyArray_Dims perm = {axes, ndim};
-    PyObject *view = PyArray_Transpose(a, &perm);
+    PyObject *view = channels_last_view(a);
     if (view == NULL) {
         return NULL;
     }
@@ -529,14 +538,7 @@ batch_converted(FastFunc *self, PyArrayObject *a, const ConvertArgs *conv)
         return NULL;
     }
     if (conv->format == 1 && ndim > 2) {
-        npy_intp axes[NPY_MAXDIMS];
-        axes[0] = 0;
-        for (int i = 2; i < ndim; i++) {
-            axes[i - 1] = i;
-        }
-        axes[ndim - 1] = 1;
-        PyArray_Dims perm = {axes, ndim};
-        if ((view = PyArray_Transpose(a, &perm)) == NULL) {
+        if ((view = channels_last_view(a)) == NULL) {
             return NULL;
         }
     } else {
