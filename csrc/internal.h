@@ -52,6 +52,12 @@
 #define PF_STREAMING_MIN_BYTES ((int64_t)128 << 20)
 #define PF_STREAMING_MIN_RUN 4096
 
+/* Transposes against several axes (planes, see choose_kernel): at most
+ * this many planes (their offset table is built for each run), tiles of
+ * about this many bytes. */
+#define PF_PLANES_MAX ((int64_t)1 << 16)
+#define PF_PLANE_TILE_BYTES ((int64_t)16 * 1024)
+
 /* Transposes by item moves (no register block) need at least this many
  * rows (see choose_kernel). */
 #define PF_MIN_TILE_ROWS 8
@@ -63,8 +69,13 @@ int64_t pf_tile_edge(int64_t itemsize);
  * contiguous: dst[i*d_row + j*e] = src[i*e + j*s_col]. */
 typedef void (*pf_micro_fn)(char *dst, const char *src, int64_t d_row,
                             int64_t s_col);
+/* The same block with its columns at table offsets (transposes against
+ * planes): dst[i*d_row + j*e] = src[i*e + off[j]]. */
+typedef void (*pf_micro_table_fn)(char *dst, const char *src, int64_t d_row,
+                                  const int64_t *off);
 typedef struct {
     pf_micro_fn fn;   /* NULL: none for this itemsize / level */
+    pf_micro_table_fn table; /* NULL: none (interleaves have none) */
     int64_t rows, cols;
     int simd;         /* pf_simd level it needs */
 } pf_micro_kernel;
@@ -76,6 +87,10 @@ int pf_simd_level(void);
  * rows are d_row bytes apart, needing at most level `simd` (micro_x86.c). */
 pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t cols, int64_t d_row,
                              int simd);
+
+/* The best square block (one with a table twin) for `cols` columns at
+ * level `simd`, or none. */
+pf_micro_kernel pf_square_micro_for(int64_t e, int64_t cols, int simd);
 
 /* 1: write the output with non-temporal stores (memcpy kernel only). */
 int pf_use_streaming(int64_t nbytes);

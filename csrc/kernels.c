@@ -22,9 +22,13 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Offset tables of up to this many planes live on the stack. */
+#define PF_LOCAL_PLANES 1024
 
 typedef struct ctx ctx;
 /* count rows of len items: row i from s + i*s_step to d + i*len*e. */
@@ -33,6 +37,9 @@ typedef void (*rows_fn)(const ctx *k, char *d, const char *s, int64_t count,
 /* dst[i*d_row + j*e] = src[i*s_row + j*s_col], i < rows, j < cols. */
 typedef void (*copy2d_fn)(const ctx *k, char *d, const char *s, int64_t rows,
                           int64_t cols);
+/* dst[i*d_row + j*e] = src[i*s_row + off[j]], i < rows, j < cols. */
+typedef void (*planes_fn)(const ctx *k, char *d, const char *s, int64_t rows,
+                          int64_t cols, const int64_t *off);
 
 /* One run of a plan, resolved once. */
 struct ctx {
@@ -51,8 +58,9 @@ struct ctx {
     const int64_t *off;   /* block: the offset table */
     int n_axes;           /* row space (or, transposes, unit space) axes */
     int64_t count[PF_MAX_DIMS + 2], sstep[PF_MAX_DIMS + 2], dstep[PF_MAX_DIMS + 2];
-    /* Transposes. */
+    /* Transposes (against planes: planes, planes_small and off). */
     copy2d_fn copy2d, small;
+    planes_fn planes, planes_small;
     int64_t d_row, s_row;
     pf_micro_kernel micro;
 };
@@ -287,6 +295,12 @@ ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
                          int64_t cols)                                         \
     {                                                                          \
         strided_2d(d, s, rows, cols, k->d_row, k->s_row, k->s_col, E);         \
+    }                                                                          \
+    static void planes_##N(const ctx *k, char *d, const char *s,              \
+                           int64_t rows, int64_t cols, const int64_t *off)     \
+    {                                                                          \
+        for (int64_t i = 0; i < rows; i++)                                     \
+            block_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols, off, E); \
     }
 #define FIXED_SIZES(X)                                                         \
     X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)       \
@@ -301,11 +315,12 @@ FIXED_LOOPS(big, k->e) /* items larger than PF_FIXED_MAX */
 typedef struct {
     rows_fn gather, block;
     copy2d_fn tile;
+    planes_fn planes;
 } fixed_loops;
 
-#define FIXED_ENTRY(E) {gather_##E, block_##E, tile_##E},
+#define FIXED_ENTRY(E) {gather_##E, block_##E, tile_##E, planes_##E},
 static const fixed_loops FIXED[PF_FIXED_MAX + 1] = {
-    {gather_big, block_big, tile_big}, FIXED_SIZES(FIXED_ENTRY)};
+    {gather_big, block_big, tile_big, planes_big}, FIXED_SIZES(FIXED_ENTRY)};
 #undef FIXED_ENTRY
 
 _Static_assert(sizeof FIXED / sizeof FIXED[0] == PF_FIXED_MAX + 1,
@@ -355,6 +370,33 @@ static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
         k->small(k, d + cols_b * k->e, s + cols_b * k->s_col, rows, cols - cols_b);
     if (rows_b < rows) /* bottom edge, left part */
         k->small(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols_b);
+}
+
+/* A tile against planes: register blocks whose columns come from the
+ * offset table, ragged edges as transpose_tile's (source rows forwards
+ * only, see choose_kernel). */
+static void planes_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                        int64_t cols, const int64_t *off)
+{
+    const int64_t mr = k->micro.rows, mc = k->micro.cols;
+    if (rows < mr || cols < mc) {
+        k->planes_small(k, d, s, rows, cols, off);
+        return;
+    }
+    const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
+    const int64_t cols_b = cols % mc && cols >= 2 * mc ? cols : cols - cols % mc;
+    for (int64_t i0 = 0; i0 < rows_b; i0 += mr) {
+        const int64_t i = i0 + mr <= rows_b ? i0 : rows_b - mr;
+        for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
+            const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
+            k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, k->d_row, off + j);
+        }
+    }
+    if (cols_b < cols)
+        k->planes_small(k, d + cols_b * k->e, s, rows, cols - cols_b, off + cols_b);
+    if (rows_b < rows)
+        k->planes_small(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b,
+                        cols_b, off);
 }
 
 /* Ask for a tile's source lines ahead: its rows lie in as many pages as the
@@ -503,12 +545,36 @@ static void run_tile_units(const ctx *k, int64_t begin, int64_t end)
     }
 }
 
+/* Transposes against planes: unit u is plane chunk u % count[n-1] of row
+ * chunk u / count[n-1] % count[n-2] for one index of the outer axes; the
+ * chunk's offsets start at k->off + its first plane. */
+static void run_plane_units(const ctx *k, int64_t begin, int64_t end)
+{
+    const pf_plan *p = k->p;
+    const int n = k->n_axes;
+    const int64_t rows = p->shape[p->rows_axis], planes = p->row_elems;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t rest = u, idx[PF_MAX_DIMS + 2], soff = 0, doff = 0;
+        for (int a = n - 1; a >= 0; a--) {
+            idx[a] = rest % k->count[a];
+            rest /= k->count[a];
+            soff += idx[a] * k->sstep[a];
+            doff += idx[a] * k->dstep[a];
+        }
+        const int64_t first_row = idx[n - 2] * p->row_chunk, first = idx[n - 1] * p->col_chunk;
+        k->planes(k, k->dst + doff, k->src + soff, min64(p->row_chunk, rows - first_row),
+                  min64(p->col_chunk, planes - first), k->off + first);
+    }
+}
+
 static void run_job(void *c, int64_t begin, int64_t end)
 {
     const ctx *k = c;
     if (begin >= end)
         return;
-    if (k->p->kernel == PF_KERNEL_TRANSPOSE)
+    if (k->p->kernel == PF_KERNEL_TRANSPOSE && k->p->block_axis >= 0)
+        run_plane_units(k, begin, end);
+    else if (k->p->kernel == PF_KERNEL_TRANSPOSE)
         run_tile_units(k, begin, end);
     else
         run_row_units(k, begin, end);
@@ -564,6 +630,54 @@ static void setup_rows(ctx *k, const pf_plan *p)
         k->tail = k->rows;
         k->rows = program_rows;
     }
+}
+
+/* The source offset of each plane (the axes block_axis.., destination
+ * order) into table[0 .. row_elems). */
+static void fill_plane_table(const pf_plan *p, int64_t *table)
+{
+    int64_t idx[PF_MAX_DIMS] = {0}, off = 0;
+    const int b = p->block_axis, last = p->ndim - 1;
+    for (int64_t j = 0; j < p->row_elems; j++) {
+        table[j] = off;
+        for (int a = last; a >= b; a--) { /* odometer step */
+            off += p->src_strides[a];
+            if (++idx[a] < p->shape[a])
+                break;
+            off -= p->src_strides[a] * p->shape[a];
+            idx[a] = 0;
+        }
+    }
+}
+
+/* Transposes against planes: the outer axes in destination order, then
+ * the row chunks, then the plane chunks (k->off: the offset table). */
+static void setup_planes(ctx *k, const pf_plan *p, const int64_t *table)
+{
+    k->d_row = p->dst_strides[p->rows_axis];
+    k->s_row = p->src_strides[p->rows_axis];
+    k->off = table;
+    k->planes = k->planes_small = loops_for(k->e).planes;
+    if (p->micro_rows > 0) {
+        k->micro = pf_square_micro_for(k->e, p->row_elems, p->simd);
+        if (k->micro.table != NULL && k->micro.rows == p->micro_rows
+                && k->micro.cols == p->micro_cols)
+            k->planes = planes_tile; /* else not what was planned: stay portable */
+    }
+    int n = 0;
+    for (int d = 0; d < p->rows_axis; d++, n++) {
+        k->count[n] = p->shape[d];
+        k->sstep[n] = p->src_strides[d];
+        k->dstep[n] = p->dst_strides[d];
+    }
+    k->count[n] = (p->shape[p->rows_axis] + p->row_chunk - 1) / p->row_chunk;
+    k->sstep[n] = k->s_row * p->row_chunk;
+    k->dstep[n] = k->d_row * p->row_chunk;
+    n++;
+    k->count[n] = (p->row_elems + p->col_chunk - 1) / p->col_chunk;
+    k->sstep[n] = 0; /* the chunk's offsets are in the table */
+    k->dstep[n] = k->e * p->col_chunk;
+    k->n_axes = n + 1;
 }
 
 static void setup_tiles(ctx *k, const pf_plan *p)
@@ -625,13 +739,28 @@ int pf_plan_execute(const pf_plan *p, const char *src, char *dst)
     k.src = src;
     k.dst = dst;
     k.e = p->itemsize;
-    if (p->kernel == PF_KERNEL_TRANSPOSE)
+    /* Transposes against planes: their offset table, on the stack when
+     * small (it is built for each run: plans stay small for the cache). */
+    int64_t local[PF_LOCAL_PLANES], *table = NULL;
+    if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0) {
+        table = p->row_elems <= PF_LOCAL_PLANES ? local
+                                                 : malloc((size_t)p->row_elems * sizeof *table);
+        if (table == NULL)
+            return PF_ERR_NOMEM;
+        fill_plane_table(p, table);
+        setup_planes(&k, p, table);
+    } else if (p->kernel == PF_KERNEL_TRANSPOSE) {
         setup_tiles(&k, p);
-    else
+    } else {
         setup_rows(&k, p);
+    }
     /* One thread or the pool: decided here, above both. */
+    int status = PF_OK;
     if (p->num_threads > 1)
-        return pf_pool_run(p->num_threads, p->units, run_job, &k);
-    run_job(&k, 0, p->units);
-    return PF_OK;
+        status = pf_pool_run(p->num_threads, p->units, run_job, &k);
+    else
+        run_job(&k, 0, p->units);
+    if (table != local)
+        free(table);
+    return status;
 }

@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define LOADU(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define STOREU(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
 
@@ -36,12 +37,17 @@ static const int bitrev16[16] = {0, 8, 4, 12, 2, 10, 6, 14,
 static const int bitrev8[8] = {0, 4, 2, 6, 1, 5, 3, 7};
 static const int bitrev4[4] = {0, 2, 1, 3};
 
-static void sse2_16x16_e1(char *dst, const char *src, int64_t d_row,
-                          int64_t s_col)
+/* The square blocks come twice: columns at a constant step (s_col), and
+ * columns at table offsets (off[j], transposes against planes); one body,
+ * column j at COLUMN(j). */
+#define COLUMN(j) (off ? src + off[j] : src + (j) * s_col)
+
+ALWAYS_INLINE void sse2_16x16_e1_body(char *dst, const char *src, int64_t d_row,
+                                      int64_t s_col, const int64_t *off)
 {
     __m128i v[16];
     for (int r = 0; r < 16; r++)
-        v[r] = LOADU(src + r * s_col);
+        v[r] = LOADU(COLUMN(r));
     UNPACK_PASS(v, 16, _mm_unpacklo_epi8, _mm_unpackhi_epi8);
     UNPACK_PASS(v, 16, _mm_unpacklo_epi16, _mm_unpackhi_epi16);
     UNPACK_PASS(v, 16, _mm_unpacklo_epi32, _mm_unpackhi_epi32);
@@ -50,12 +56,12 @@ static void sse2_16x16_e1(char *dst, const char *src, int64_t d_row,
         STOREU(dst + bitrev16[i] * d_row, v[i]);
 }
 
-static void sse2_8x8_e2(char *dst, const char *src, int64_t d_row,
-                        int64_t s_col)
+ALWAYS_INLINE void sse2_8x8_e2_body(char *dst, const char *src, int64_t d_row,
+                                    int64_t s_col, const int64_t *off)
 {
     __m128i v[8];
     for (int r = 0; r < 8; r++)
-        v[r] = LOADU(src + r * s_col);
+        v[r] = LOADU(COLUMN(r));
     UNPACK_PASS(v, 8, _mm_unpacklo_epi16, _mm_unpackhi_epi16);
     UNPACK_PASS(v, 8, _mm_unpacklo_epi32, _mm_unpackhi_epi32);
     UNPACK_PASS(v, 8, _mm_unpacklo_epi64, _mm_unpackhi_epi64);
@@ -63,18 +69,17 @@ static void sse2_8x8_e2(char *dst, const char *src, int64_t d_row,
         STOREU(dst + bitrev8[i] * d_row, v[i]);
 }
 
-static void sse2_4x4_e4(char *dst, const char *src, int64_t d_row,
-                        int64_t s_col)
+ALWAYS_INLINE void sse2_4x4_e4_body(char *dst, const char *src, int64_t d_row,
+                                    int64_t s_col, const int64_t *off)
 {
     __m128i v[4];
     for (int r = 0; r < 4; r++)
-        v[r] = LOADU(src + r * s_col);
+        v[r] = LOADU(COLUMN(r));
     UNPACK_PASS(v, 4, _mm_unpacklo_epi32, _mm_unpackhi_epi32);
     UNPACK_PASS(v, 4, _mm_unpacklo_epi64, _mm_unpackhi_epi64);
     for (int i = 0; i < 4; i++)
         STOREU(dst + bitrev4[i] * d_row, v[i]);
 }
-
 
 /* Narrow, 3 one-byte columns (RGB planes -> packed pixels), SSSE3 pshufb
  * with the masks as constants (measured: 0.69-0.75 of memcpy on uint8 RGB
@@ -105,12 +110,12 @@ __attribute__((target("ssse3"))) static void ssse3_16x3_e1(
 #define LOADU256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define STOREU256(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 
-__attribute__((target("avx2"))) static void avx2_8x8_e4(
-    char *dst, const char *src, int64_t d_row, int64_t s_col)
+__attribute__((target("avx2"))) ALWAYS_INLINE void avx2_8x8_e4_body(
+    char *dst, const char *src, int64_t d_row, int64_t s_col, const int64_t *off)
 {
     __m256 r[8], t[8], u[8];
     for (int j = 0; j < 8; j++)
-        r[j] = _mm256_castsi256_ps(LOADU256(src + j * s_col));
+        r[j] = _mm256_castsi256_ps(LOADU256(COLUMN(j)));
     for (int j = 0; j < 8; j += 2) {
         t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
         t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
@@ -129,12 +134,12 @@ __attribute__((target("avx2"))) static void avx2_8x8_e4(
     }
 }
 
-__attribute__((target("avx2"))) static void avx2_4x4_e8(
-    char *dst, const char *src, int64_t d_row, int64_t s_col)
+__attribute__((target("avx2"))) ALWAYS_INLINE void avx2_4x4_e8_body(
+    char *dst, const char *src, int64_t d_row, int64_t s_col, const int64_t *off)
 {
     __m256d r[4];
     for (int j = 0; j < 4; j++)
-        r[j] = _mm256_castsi256_pd(LOADU256(src + j * s_col));
+        r[j] = _mm256_castsi256_pd(LOADU256(COLUMN(j)));
     __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
     __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
     STOREU256(dst, _mm256_castpd_si256(_mm256_permute2f128_pd(t0, t2, 0x20)));
@@ -143,11 +148,30 @@ __attribute__((target("avx2"))) static void avx2_4x4_e8(
     STOREU256(dst + 3 * d_row, _mm256_castpd_si256(_mm256_permute2f128_pd(t1, t3, 0x31)));
 }
 
+#define SQUARE_PAIR(NAME, TARGET)                                              \
+    TARGET static void NAME(char *dst, const char *src, int64_t d_row,         \
+                            int64_t s_col)                                     \
+    {                                                                          \
+        NAME##_body(dst, src, d_row, s_col, NULL);                             \
+    }                                                                          \
+    TARGET static void NAME##_table(char *dst, const char *src, int64_t d_row, \
+                                    const int64_t *off)                        \
+    {                                                                          \
+        NAME##_body(dst, src, d_row, 0, off);                                  \
+    }
+#define SSE2_TARGET
+#define AVX2_TARGET __attribute__((target("avx2")))
+SQUARE_PAIR(sse2_16x16_e1, SSE2_TARGET)
+SQUARE_PAIR(sse2_8x8_e2, SSE2_TARGET)
+SQUARE_PAIR(sse2_4x4_e4, SSE2_TARGET)
+SQUARE_PAIR(avx2_8x8_e4, AVX2_TARGET)
+SQUARE_PAIR(avx2_4x4_e8, AVX2_TARGET)
+#undef SQUARE_PAIR
+#undef COLUMN
+
 /* ---- narrow interleaves: K planes of E-byte items into packed rows ------
  * (an unpack network: pairs of planes interleave at width E, then pairs of
  * those at 2E, ...; 16 bytes of each plane give 16*K output bytes). */
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 ALWAYS_INLINE __m128i unpack_lo(__m128i a, __m128i b, int w)
 {
@@ -600,7 +624,7 @@ static pf_micro_kernel square_micro_for(int64_t e, int64_t cols, int simd);
 
 pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {
-    pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
+    pf_micro_kernel none = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     if (simd < PF_SIMD_SSE2)
         return none;
     if (d_row == cols * e) { /* packed narrow rows: interleave planes */
@@ -615,33 +639,39 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
          * move faster one by one: 3 float64 planes, 0.75 of memcpy by
          * shuffles, 0.93 by items) */
         if (shuffled && simd >= PF_SIMD_AVX2 && !square_fits && e <= 4) /* AVX2 implies SSSE3 */
-            return (pf_micro_kernel){shuffled, 16 / e, cols, PF_SIMD_AVX2};
+            return (pf_micro_kernel){shuffled, NULL, 16 / e, cols, PF_SIMD_AVX2};
         pf_micro_fn il = interleave_for(cols, e);
         if (il && !square_fits)
-            return (pf_micro_kernel){il, 16 / e, cols, PF_SIMD_SSE2};
+            return (pf_micro_kernel){il, NULL, 16 / e, cols, PF_SIMD_SSE2};
     }
     return square_micro_for(e, cols, simd);
 }
 
 static pf_micro_kernel square_micro_for(int64_t e, int64_t cols, int simd)
 {
-    pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
+    pf_micro_kernel none = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     switch (e) {
-    case 1: return (pf_micro_kernel){sse2_16x16_e1, 16, 16, PF_SIMD_SSE2};
-    case 2: return (pf_micro_kernel){sse2_8x8_e2, 8, 8, PF_SIMD_SSE2};
+    case 1: return (pf_micro_kernel){sse2_16x16_e1, sse2_16x16_e1_table, 16, 16, PF_SIMD_SSE2};
+    case 2: return (pf_micro_kernel){sse2_8x8_e2, sse2_8x8_e2_table, 8, 8, PF_SIMD_SSE2};
     case 4: /* the wide block only where rows hold a whole one */
         if (simd >= PF_SIMD_AVX2 && cols >= 8)
-            return (pf_micro_kernel){avx2_8x8_e4, 8, 8, PF_SIMD_AVX2};
-        return (pf_micro_kernel){sse2_4x4_e4, 4, 4, PF_SIMD_SSE2};
+            return (pf_micro_kernel){avx2_8x8_e4, avx2_8x8_e4_table, 8, 8, PF_SIMD_AVX2};
+        return (pf_micro_kernel){sse2_4x4_e4, sse2_4x4_e4_table, 4, 4, PF_SIMD_SSE2};
     case 8:
         if (simd >= PF_SIMD_AVX2 && cols >= 4)
-            return (pf_micro_kernel){avx2_4x4_e8, 4, 4, PF_SIMD_AVX2};
+            return (pf_micro_kernel){avx2_4x4_e8, avx2_4x4_e8_table, 4, 4, PF_SIMD_AVX2};
         /* No 2x2 block: 8-byte item moves are as fast (measured: 3 float64
          * columns, 0.66 of memcpy with 2x2 blocks, 0.87 by items). */
         return none;
     default:
         return none;
     }
+}
+
+pf_micro_kernel pf_square_micro_for(int64_t e, int64_t cols, int simd)
+{
+    pf_micro_kernel none = {NULL, NULL, 0, 0, PF_SIMD_NONE};
+    return simd < PF_SIMD_SSE2 ? none : square_micro_for(e, cols, simd);
 }
 
 #else /* not x86-64: the portable loops only */
@@ -656,7 +686,13 @@ void pf_stream_fence(void) {}
 pf_micro_kernel pf_micro_for(int64_t e, int64_t cols, int64_t d_row, int simd)
 {
     (void)e, (void)cols, (void)d_row, (void)simd;
-    return (pf_micro_kernel){NULL, 0, 0, PF_SIMD_NONE};
+    return (pf_micro_kernel){NULL, NULL, 0, 0, PF_SIMD_NONE};
+}
+
+pf_micro_kernel pf_square_micro_for(int64_t e, int64_t cols, int simd)
+{
+    (void)e, (void)cols, (void)simd;
+    return (pf_micro_kernel){NULL, NULL, 0, 0, PF_SIMD_NONE};
 }
 
 pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)

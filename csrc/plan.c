@@ -102,7 +102,7 @@ static int block_start(const pf_plan *p)
 static pf_micro_kernel micro_for_axes(const pf_plan *p, int t)
 {
     const int last = p->ndim - 1;
-    pf_micro_kernel none = {NULL, 0, 0, PF_SIMD_NONE};
+    pf_micro_kernel none = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     const int64_t e = p->itemsize;
     if (p->src_strides[t] != e && p->src_strides[t] != -e)
         return none;
@@ -186,6 +186,18 @@ static int try_row_program(pf_plan *p)
     return 1;
 }
 
+/* Elements of the axes after t, or PF_PLANES_MAX + 1 if more. */
+static int64_t planes_after(const pf_plan *p, int t)
+{
+    int64_t planes = 1;
+    for (int d = t + 1; d < p->ndim; d++) {
+        if (p->shape[d] > PF_PLANES_MAX / planes)
+            return PF_PLANES_MAX + 1;
+        planes *= p->shape[d];
+    }
+    return planes;
+}
+
 static void describe(pf_plan *p, const char *what)
 {
     const int64_t e = p->itemsize;
@@ -244,7 +256,7 @@ static void choose_kernel(pf_plan *p)
     const int t = transpose_axis(p);
     const int kb = block_start(p);
     const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
-    pf_micro_kernel micro = {NULL, 0, 0, PF_SIMD_NONE};
+    pf_micro_kernel micro = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     if (t >= 0)
         micro = micro_for_axes(p, t);
     /* A small block of the innermost axes, one table-driven row per outer
@@ -273,6 +285,27 @@ static void choose_kernel(pf_plan *p)
      * layouts: the gather faster on 38, up to 5x; slower on 11, up to 2x). */
     const int tiles_pay = micro.fn != NULL
                           || (t >= 0 && p->shape[t] >= PF_MIN_TILE_ROWS && p->src_strides[t] != 0);
+    if (t >= 0 && t + 1 < last && p->shape[last] * e < PF_TILE_BYTES && p->src_strides[t] != 0
+            && p->shape[t] >= 2 && planes_after(p, t) <= PF_PLANES_MAX) {
+        /* Destination rows of several axes after the rows axis, the last
+         * of them short: tiles of the rows axis x all those axes (through
+         * an offset table) write whole stretches of destination rows,
+         * where tiles of the rows axis x the last axis would write a few
+         * items of each row per pass over them. */
+        p->kernel = PF_KERNEL_TRANSPOSE;
+        p->rows_axis = t;
+        p->block_axis = t + 1;
+        const pf_micro_kernel square = pf_square_micro_for(e, planes_after(p, t), pf_simd_level());
+        if (square.table != NULL && p->src_strides[t] == e && p->shape[t] >= square.rows
+                && planes_after(p, t) >= square.cols) {
+            p->simd = square.simd;
+            p->micro_rows = square.rows;
+            p->micro_cols = square.cols;
+        }
+        describe(p, p->micro_rows ? "register blocks + item moves, offset table"
+                                  : "item moves, offset table");
+        return;
+    }
     if (t >= 0 && tiles_pay) {
         p->kernel = PF_KERNEL_TRANSPOSE;
         p->rows_axis = t;
@@ -367,6 +400,26 @@ static void choose_row_chunks(pf_plan *p)
     }
 }
 
+/* Transposes against the axes block_axis.. (planes): a unit is one tile
+ * of at most tile_rows rows x tile_cols planes, for one index of the outer
+ * axes.  Rows: enough that each plane's source run spans a few lines;
+ * planes: as many as keep the tile's source and destination in L1. */
+static void choose_plane_chunks(pf_plan *p)
+{
+    const int64_t e = p->itemsize;
+    const int64_t rows = p->shape[p->rows_axis], s_row = abs64(p->src_strides[p->rows_axis]);
+    const int64_t planes = planes_after(p, p->rows_axis);
+    p->row_elems = planes;
+    p->tile_rows = clamp64(PF_TILE_BYTES / s_row, PF_MIN_TILE_ROWS, rows);
+    p->tile_cols = clamp64(PF_PLANE_TILE_BYTES / (p->tile_rows * e), 16, planes);
+    p->row_chunk = p->tile_rows;
+    p->col_chunk = p->tile_cols;
+    int64_t units = ceil_div(rows, p->row_chunk) * ceil_div(planes, p->col_chunk);
+    for (int d = 0; d < p->rows_axis; d++) /* the product stays <= elements */
+        units *= p->shape[d];
+    p->units = units;
+}
+
 /* Transposes: units of about PF_UNIT_BYTES, whole rows of tiles when they
  * are short, else row pieces of whole tiles. */
 static void choose_tile_chunks(pf_plan *p)
@@ -435,7 +488,9 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
         p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1]; /* <= nbytes */
 
     choose_kernel(p);
-    if (p->kernel == PF_KERNEL_TRANSPOSE)
+    if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0)
+        choose_plane_chunks(p);
+    else if (p->kernel == PF_KERNEL_TRANSPOSE)
         choose_tile_chunks(p);
     else
         choose_row_chunks(p);

@@ -86,7 +86,11 @@ typedef enum {
  *   of `col_chunk` elements of one row.
  * - transpose: a 2-d tiled copy of rows_axis (the axis with the smallest
  *   source stride) x cols_axis (the last axis); a unit is a chunk of
- *   row_chunk x col_chunk elements for one index of the other axes.
+ *   row_chunk x col_chunk elements for one index of the other axes.  Or,
+ *   with block_axis = rows_axis + 1, of rows_axis x the row_elems "planes"
+ *   (the elements of axes block_axis.., through an offset table built for
+ *   each run); a unit is one tile, for one index of the axes before.
+ *   micro_rows/cols: the register block at the core of a tile, or 0.
  *
  * Threads take ranges of units.  Source and destination item sizes are
  * kept apart (they are equal today; converting copies are planned).
@@ -104,9 +108,10 @@ typedef struct {
     int kernel;          /* pf_kernel */
     int rows_axis;       /* see above, or -1 */
     int cols_axis;       /* the last axis */
-    int block_axis;      /* block: first axis of the block; else -1 */
+    int block_axis;      /* block: first axis of the block; transposes:
+                            first axis of the planes, or -1 */
     int64_t rows;        /* row kernels: rows in all; transpose: 0 */
-    int64_t row_elems;   /* row kernels: elements per row */
+    int64_t row_elems;   /* row kernels: elements per row; planes */
     int64_t row_chunk;   /* rows per unit */
     int64_t col_chunk;   /* columns per unit */
     int64_t units;       /* units of work */

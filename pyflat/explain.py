@@ -30,7 +30,8 @@ class Plan:
     (``memcpy``: contiguous runs; ``gather``: items at a constant step;
     ``reverse``: runs backwards; ``block``: a small block of the innermost
     axes through an offset table; ``transpose``: cache-blocked tiles of two
-    axes), its inner loop in words (``inner``), tile and SIMD variant,
+    axes, or of one axis against all the axes after it, the planes, through
+    an offset table), its inner loop in words (``inner``), tile and SIMD variant,
     streaming stores, and how the work is split among threads.
     ``numpy_faster``: the cost model expects numpy's own copy to be faster,
     and the public functions let numpy copy.  ``conversion``: with
@@ -51,7 +52,7 @@ class Plan:
     inner: str              # the inner loop, in words
     rows_axis: Optional[int]
     cols_axis: int
-    block_axis: Optional[int]   # block: first axis of the block
+    block_axis: Optional[int]   # block: first axis of the block; transpose: of the planes
     rows: int               # row kernels: destination rows of row_elems elements
     row_elems: int
     tile: tuple[int, int]   # transposes: (rows, columns) per tile; else (0, 0)
@@ -101,6 +102,11 @@ class Plan:
         elif self.kernel == "block":
             lines.append(f"  kernel: block, axes {self.block_axis}..{self.cols_axis} "
                          f"({self.row_elems} elements) per row ({self.inner})")
+        elif self.kernel == "transpose" and self.block_axis is not None:
+            lines.append(f"  kernel: blocked transpose of axis {rows} against axes "
+                         f"{self.block_axis}..{self.cols_axis} ({self.row_elems} planes), "
+                         f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd} "
+                         f"({self.inner})")
         elif self.kernel == "transpose":
             lines.append(f"  kernel: blocked transpose of axes {rows} and {self.cols_axis}, "
                          f"tiles {self.tile[0]}x{self.tile[1]}, micro-kernel {self.simd} "

@@ -55,6 +55,11 @@ REPRODUCERS = {
     # 7. tiny permuted blocks
     "uint8_tiny_permuted": (lambda: random_array((50_000, 2, 3, 2), np.uint8)
                             .transpose(0, 3, 1, 2), "channels_last"),
+    # tall transposes against several short axes (planes): fuzz 161803 #199
+    "planes_int16": (lambda: random_array((2, 51, 3, 3700), np.int16).transpose(3, 1, 0, 2),
+                     "channels_last"),
+    "planes_uint32_cf": (lambda: random_array((23, 12, 100, 16, 2), np.uint32)
+                         [:, :, :98].transpose(2, 4, 3, 1, 0), "channels_first"),
     # broadcast inner axis
     "broadcast_inner": (lambda: np.broadcast_to(random_array((20_000, 1), np.uint8),
                                                 (20_000, 103)), "channels_last"),
@@ -79,6 +84,17 @@ def test_tiny_blocks_are_not_one_unit_per_sample():
     plan = pyflat.explain(a)
     assert plan.units <= a.nbytes // (64 * 1024) + 1  # ~256 KiB units, not 10**5
     assert plan.kernel == "block"
+
+
+def test_tall_transposes_tile_against_all_planes():
+    """A tall axis contiguous in the source against several short axes:
+    tiles of it x all those axes, not x the last axis alone (which wrote a
+    few items of each destination row per pass over them)."""
+    a = REPRODUCERS["planes_int16"][0]()
+    plan = pyflat.explain(a, start_dim=0)
+    assert (plan.kernel, plan.rows_axis, plan.block_axis, plan.row_elems) == (
+        "transpose", 0, 1, 51 * 2 * 3)
+    assert "against axes 1..3 (306 planes)" in str(plan)
 
 
 def test_reversed_inner_axis_is_a_reverse_kernel():
@@ -114,6 +130,11 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
+        fitted((37, 5, 3), (e, 37 * e, 185 * e), e),     # transpose against planes
+        fitted((37, 5, 3), (-e, 37 * e, 185 * e), e),    # ... rows read backwards
+        fitted((41, 4, 3), (2 * e, 82 * e, 328 * e), e), # ... rows at step 2
+        fitted((3, 40, 4, 3), (480 * e, e, 40 * e, 160 * e), e),  # ... for each sample
+        fitted((18, 40, 30), (e, 18 * e, 720 * e), e),   # ... 1200 planes (a table on the heap)
     ]
     setting = [s for s in SETTINGS if s.simd == simd and s.streaming == 0]
     for layout in layouts:
