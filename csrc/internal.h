@@ -52,11 +52,15 @@
 #define PF_STREAMING_MIN_BYTES ((int64_t)128 << 20)
 #define PF_STREAMING_MIN_RUN 4096
 
-/* Transposes against several axes (planes, see choose_kernel): at most
- * this many planes (their offset table is built for each run), tiles of
- * about this many bytes. */
-#define PF_PLANES_MAX ((int64_t)1 << 16)
-#define PF_PLANE_TILE_BYTES ((int64_t)16 * 1024)
+/* Transposes against several axes (planes, see choose_kernel): for
+ * destination rows of at most PF_PLANE_ROW_BYTES (their offset table is
+ * built for each run); tiles write runs of PF_PLANE_RUN_BYTES of each row
+ * and span about PF_PLANE_TILE_BYTES (measured on 60 fuzz layouts of the
+ * tuning seeds, against runs of 64 B and 16 KB tiles: 1.27x / 1.20x
+ * faster than tiles of the rows axis x the last axis alone). */
+#define PF_PLANE_ROW_BYTES 4096
+#define PF_PLANE_RUN_BYTES 256
+#define PF_PLANE_TILE_BYTES ((int64_t)64 * 1024)
 
 /* Transposes by item moves (no register block) need at least this many
  * rows (see choose_kernel). */

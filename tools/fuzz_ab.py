@@ -1,0 +1,84 @@
+"""Before / after on the fuzz layouts a change affects (a development aid).
+
+Step 1, ``plans``: print the explain() text of every layout of some seeds,
+one JSON line each, with the build on PYTHONPATH.  Step 2, ``measure``:
+measure the given layouts exactly as ``pyflat bench --fuzz`` does (kernel,
+memcpy, numpy, pyflat; best of interleaved rounds) and write JSON lines.
+Run both with the old build and the new one; layouts whose plan changed are
+the ones to measure, and the two measure files compare layout by layout.
+
+    PYTHONPATH=OLD python tools/fuzz_ab.py plans 11 12 13 777 > old.plans
+    PYTHONPATH=NEW python tools/fuzz_ab.py plans 11 12 13 777 > new.plans
+    python tools/fuzz_ab.py changed old.plans new.plans > changed.txt
+    PYTHONPATH=OLD python tools/fuzz_ab.py measure changed.txt > old.json
+    PYTHONPATH=NEW python tools/fuzz_ab.py measure changed.txt > new.json
+    python tools/fuzz_ab.py compare old.json new.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+
+def plans(seeds: list[int], count: int = 300) -> None:
+    import pyflat
+    from pyflat.bench import fuzz
+    for seed in seeds:
+        for index in range(count):
+            layout = fuzz.draw(seed, index)
+            a = fuzz.make_array(layout)
+            text = str(pyflat.explain(a, data_format=layout.data_format, num_threads=1))
+            print(json.dumps({"seed": seed, "index": index, "plan": text}), flush=True)
+            del a
+
+
+def changed(old_path: str, new_path: str) -> None:
+    old = {(r["seed"], r["index"]): r["plan"] for r in map(json.loads, open(old_path))}
+    for r in map(json.loads, open(new_path)):
+        if old.get((r["seed"], r["index"])) != r["plan"]:
+            print(r["seed"], r["index"])
+
+
+def measure(path: str, threads: int = 1) -> None:
+    from pyflat.bench import fuzz
+    from pyflat.bench.fuzz_run import FuzzSettings, ThreadedMemcpy, measure as measure_one
+    memcpy = ThreadedMemcpy(threads)
+    for line in open(path):
+        seed, index = map(int, line.split())
+        settings = FuzzSettings(seed, 1, threads, fuzz.MIN_BYTES, fuzz.MAX_BYTES, start=index)
+        layout = fuzz.draw(seed, index)
+        r = measure_one(layout, fuzz.make_array(layout), settings, memcpy)
+        print(json.dumps({"seed": seed, "index": index, "limit": r.fraction_of_limit(),
+                          "vs_numpy": r.speedup_vs_numpy, "kernel": r.plan_kernel,
+                          "description": layout.description}), flush=True)
+    memcpy.close()
+
+
+def compare(old_path: str, new_path: str) -> None:
+    old = {(r["seed"], r["index"]): r for r in map(json.loads, open(old_path))}
+    ratios = []
+    for r in map(json.loads, open(new_path)):
+        o = old[(r["seed"], r["index"])]
+        ratios.append(r["limit"] / o["limit"])
+        print(f"{r['seed']}/{r['index']}: limit {o['limit']:.3f} -> {r['limit']:.3f}, "
+              f"vs numpy {o['vs_numpy']:.2f}x -> {r['vs_numpy']:.2f}x  {r['description']}")
+    if ratios:
+        print(f"{len(ratios)} layouts: new / old fraction of the limit, geomean "
+              f"{float(np.exp(np.mean(np.log(ratios)))):.2f}, min {min(ratios):.2f}, "
+              f"max {max(ratios):.2f}; slower (< 0.95): {sum(x < 0.95 for x in ratios)}")
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "plans":
+        plans([int(s) for s in args])
+    elif command == "changed":
+        changed(*args)
+    elif command == "measure":
+        measure(*args)
+    elif command == "compare":
+        compare(*args)
+    else:
+        sys.exit(__doc__)
