@@ -59,6 +59,9 @@
  * tuning seeds, against runs of 64 B and 16 KB tiles: 1.27x / 1.20x
  * faster than tiles of the rows axis x the last axis alone). */
 #define PF_PLANE_ROW_BYTES 4096
+/* ... and, when the planes are not all the axes after the rows axis, for
+ * fewer rows than this (see choose_kernel). */
+#define PF_PLANE_MIDDLE_ROWS 256
 #define PF_PLANE_RUN_BYTES 256
 #define PF_PLANE_TILE_BYTES ((int64_t)64 * 1024)
 

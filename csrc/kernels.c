@@ -546,7 +546,7 @@ static void run_tile_units(const ctx *k, int64_t begin, int64_t end)
 }
 
 /* Transposes against planes: unit u is plane chunk u % count[n-1] of row
- * chunk u / count[n-1] % count[n-2] for one index of the outer axes; the
+ * chunk u / count[n-1] % count[n-2] for one index of the other axes; the
  * chunk's offsets start at k->off + its first plane. */
 static void run_plane_units(const ctx *k, int64_t begin, int64_t end)
 {
@@ -650,7 +650,7 @@ static void fill_plane_table(const pf_plan *p, int64_t *table)
     }
 }
 
-/* Transposes against planes: the outer axes in destination order, then
+/* Transposes against planes: the other axes in destination order, then
  * the row chunks, then the plane chunks (k->off: the offset table). */
 static void setup_planes(ctx *k, const pf_plan *p, const int64_t *table)
 {
@@ -665,10 +665,13 @@ static void setup_planes(ctx *k, const pf_plan *p, const int64_t *table)
             k->planes = planes_tile; /* else not what was planned: stay portable */
     }
     int n = 0;
-    for (int d = 0; d < p->rows_axis; d++, n++) {
+    for (int d = 0; d < p->block_axis; d++) {
+        if (d == p->rows_axis)
+            continue;
         k->count[n] = p->shape[d];
         k->sstep[n] = p->src_strides[d];
         k->dstep[n] = p->dst_strides[d];
+        n++;
     }
     k->count[n] = (p->shape[p->rows_axis] + p->row_chunk - 1) / p->row_chunk;
     k->sstep[n] = k->s_row * p->row_chunk;

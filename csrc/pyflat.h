@@ -87,9 +87,9 @@ typedef enum {
  * - transpose: a 2-d tiled copy of rows_axis (the axis with the smallest
  *   source stride) x cols_axis (the last axis); a unit is a chunk of
  *   row_chunk x col_chunk elements for one index of the other axes.  Or,
- *   with block_axis = rows_axis + 1, of rows_axis x the row_elems "planes"
+ *   with block_axis > rows_axis, of rows_axis x the row_elems "planes"
  *   (the elements of axes block_axis.., through an offset table built for
- *   each run); a unit is one tile, for one index of the axes before.
+ *   each run); a unit is one tile, for one index of the other axes.
  *   micro_rows/cols: the register block at the core of a tile, or 0.
  *
  * Threads take ranges of units.  Source and destination item sizes are

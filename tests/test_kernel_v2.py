@@ -95,6 +95,13 @@ def test_tall_transposes_tile_against_all_planes():
     assert (plan.kernel, plan.rows_axis, plan.block_axis, plan.row_elems) == (
         "transpose", 0, 1, 51 * 2 * 3)
     assert "against axes 1..3 (306 planes)" in str(plan)
+    # Rows too long for one table: the planes are the longest suffix of
+    # axes that fits, the axes between are walked outside.
+    b = random_array((12, 14, 10, 4, 42), np.int8).transpose(4, 3, 2, 1, 0)
+    plan = pyflat.explain(b, start_dim=0)
+    assert (plan.kernel, plan.rows_axis, plan.block_axis, plan.row_elems) == (
+        "transpose", 0, 2, 10 * 14 * 12)
+    assert pyflat.flatten(b, 0).tobytes() == np.ascontiguousarray(b).tobytes()
 
 
 def test_reversed_inner_axis_is_a_reverse_kernel():
@@ -135,6 +142,7 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((41, 4, 3), (2 * e, 82 * e, 328 * e), e), # ... rows at step 2
         fitted((3, 40, 4, 3), (480 * e, e, 40 * e, 160 * e), e),  # ... for each sample
         fitted((18, 40, 30), (e, 18 * e, 720 * e), e),   # ... 1200 planes (a table on the heap)
+        fitted((19, 5, 40, 30), (e, 22800 * e, 19 * e, 760 * e), e),  # ... an axis between
     ]
     setting = [s for s in SETTINGS if s.simd == simd and s.streaming == 0]
     for layout in layouts:
