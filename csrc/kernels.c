@@ -373,8 +373,8 @@ static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
 }
 
 /* A tile against planes: register blocks whose columns come from the
- * offset table, ragged edges as transpose_tile's (source rows forwards
- * only, see choose_kernel). */
+ * offset table, ragged edges and source rows backwards as
+ * transpose_tile's. */
 static void planes_tile(const ctx *k, char *d, const char *s, int64_t rows,
                         int64_t cols, const int64_t *off)
 {
@@ -385,11 +385,13 @@ static void planes_tile(const ctx *k, char *d, const char *s, int64_t rows,
     }
     const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
     const int64_t cols_b = cols % mc && cols >= 2 * mc ? cols : cols - cols % mc;
+    const int back = k->s_row < 0;
+    const int64_t d_row = back ? -k->d_row : k->d_row;
     for (int64_t i0 = 0; i0 < rows_b; i0 += mr) {
-        const int64_t i = i0 + mr <= rows_b ? i0 : rows_b - mr;
+        const int64_t i = (i0 + mr <= rows_b ? i0 : rows_b - mr) + (back ? mr - 1 : 0);
         for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
             const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
-            k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, k->d_row, off + j);
+            k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, d_row, off + j);
         }
     }
     if (cols_b < cols)

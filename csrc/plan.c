@@ -320,7 +320,7 @@ static void choose_kernel(pf_plan *p)
         p->block_axis = pb;
         const int64_t planes = planes_from(p, pb);
         const pf_micro_kernel square = pf_square_micro_for(e, planes, pf_simd_level());
-        if (square.table != NULL && p->src_strides[t] == e && p->shape[t] >= square.rows
+        if (square.table != NULL && abs64(p->src_strides[t]) == e && p->shape[t] >= square.rows
                 && planes >= square.cols) {
             p->simd = square.simd;
             p->micro_rows = square.rows;
