@@ -317,7 +317,7 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
     memset(&k, 0, sizeof k);
     k.src_e = pf_type_size(src_type);
     k.dst_e = pf_type_size(dst_type);
-    /* Normalises and checks the layout. */
+    /* Checks the layout (and plans the copy of the whole view). */
     pf_plan full;
     int status = pf_plan_make(&full, ndim, shape, src_strides, k.src_e, 1);
     if (status != PF_OK || full.kernel == PF_KERNEL_NONE)
@@ -331,9 +331,10 @@ int pf_convert_copy(const char *src, char *dst, int ndim, const int64_t *shape,
 
     k.src = src;
     k.dst = dst;
-    k.n = full.ndim;
-    k.shape = full.shape;
-    k.strides = full.src_strides;
+    int64_t norm_shape[PF_MAX_DIMS], norm_strides[PF_MAX_DIMS];
+    k.n = pf_normalise_layout(ndim, shape, src_strides, k.src_e, norm_shape, norm_strides);
+    k.shape = norm_shape;
+    k.strides = norm_strides;
     const int last = k.n - 1;
     k.direct = k.strides[last] == k.src_e
                && (k.n == 1 || k.shape[last] * k.src_e >= PF_CONVERT_DIRECT_ROW_BYTES);

@@ -224,6 +224,12 @@ pf_wide_fn pf_convert_wide(int src_type, int dst_type, int64_t planes, int simd)
 uint16_t pf_f32_to_f16(float x);
 float pf_f16_to_f32(uint16_t h);
 
+/* The layout a plan starts from: size-1 axes dropped, axes contiguous in
+ * the source merged (at least one axis); returns its ndim (plan.c).  A
+ * plan's own layout may differ (short runs folded into items). */
+int pf_normalise_layout(int ndim, const int64_t *shape, const int64_t *src_strides,
+                        int64_t itemsize, int64_t *out_shape, int64_t *out_strides);
+
 /* The thread count for a job of `units` units writing nbytes (plan.c). */
 int pf_threads_for(int64_t nbytes, int64_t units, int num_threads);
 

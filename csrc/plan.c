@@ -496,23 +496,70 @@ static void init_plan(pf_plan *p, int64_t itemsize)
     p->num_threads = 1;
 }
 
+int pf_normalise_layout(int ndim, const int64_t *shape, const int64_t *src_strides,
+                        int64_t itemsize, int64_t *out_shape, int64_t *out_strides)
+{
+    int n = drop_unit_axes(ndim, shape, src_strides, out_shape, out_strides);
+    n = merge_contiguous_axes(n, out_shape, out_strides);
+    if (n == 0) { /* a single element */
+        out_shape[0] = 1;
+        out_strides[0] = itemsize;
+        return 1;
+    }
+    return n;
+}
+
+/* The destination strides of p's layout (C order, items of p->itemsize). */
+static void set_dst_strides(pf_plan *p)
+{
+    const int n = p->ndim;
+    p->dst_strides[n - 1] = p->itemsize;
+    for (int d = n - 2; d >= 0; d--)
+        p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1]; /* <= nbytes */
+}
+
+/* Contiguous runs of at most PF_FIXED_MAX bytes copied by memcpy's loop
+ * become items of their own (the innermost axis folded into the item):
+ * the other kernels then see the layout as it is, a small block, a
+ * transpose or a broadcast of fixed-size items, where the run loop makes
+ * one call per few runs when the axis before is short.  Not where the
+ * folded layout is a gather at a step: its loop is the run loop (measured
+ * on the 52 layouts of the tuning seeds with such runs: folded blocks,
+ * transposes, reversed runs and broadcasts 1.5 to 4.8x faster, gathers
+ * 0.8 to 1.5x). */
+static void fold_short_runs(pf_plan *p)
+{
+    const int n = p->ndim;
+    const int64_t run = p->shape[n - 1] * p->itemsize, nbytes = p->nbytes;
+    pf_plan folded;
+    init_plan(&folded, run);
+    folded.nbytes = nbytes;
+    folded.ndim = n - 1;
+    memcpy(folded.shape, p->shape, (size_t)(n - 1) * sizeof *p->shape);
+    memcpy(folded.src_strides, p->src_strides, (size_t)(n - 1) * sizeof *p->src_strides);
+    set_dst_strides(&folded);
+    choose_kernel(&folded);
+    if (folded.kernel == PF_KERNEL_GATHER && folded.src_strides[n - 2] != 0 && !folded.program)
+        return;
+    *p = folded;
+    static const char suffix[] = ", contiguous runs as items";
+    char inner[sizeof p->inner];
+    memcpy(inner, p->inner, sizeof inner);
+    snprintf(p->inner, sizeof p->inner, "%.*s%s", (int)(sizeof p->inner - sizeof suffix),
+             inner, suffix);
+}
+
 /* The plan proper, for a checked layout of p->nbytes (> 0) bytes. */
 static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
                         const int64_t *src_strides, int64_t itemsize, int num_threads)
 {
-    int n = drop_unit_axes(ndim, shape, src_strides, p->shape, p->src_strides);
-    n = merge_contiguous_axes(n, p->shape, p->src_strides);
-    if (n == 0) { /* a single element */
-        n = 1;
-        p->shape[0] = 1;
-        p->src_strides[0] = itemsize;
-    }
-    p->ndim = n;
-    p->dst_strides[n - 1] = itemsize;
-    for (int d = n - 2; d >= 0; d--)
-        p->dst_strides[d] = p->dst_strides[d + 1] * p->shape[d + 1]; /* <= nbytes */
-
+    p->ndim = pf_normalise_layout(ndim, shape, src_strides, itemsize, p->shape,
+                                  p->src_strides);
+    set_dst_strides(p);
     choose_kernel(p);
+    if (p->kernel == PF_KERNEL_MEMCPY && p->ndim >= 2
+            && p->shape[p->ndim - 1] * itemsize <= PF_FIXED_MAX)
+        fold_short_runs(p);
     if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0)
         choose_plane_chunks(p);
     else if (p->kernel == PF_KERNEL_TRANSPOSE)
@@ -520,7 +567,7 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
     else
         choose_row_chunks(p);
     p->streaming = p->kernel == PF_KERNEL_MEMCPY
-                   && p->shape[p->cols_axis] * itemsize >= PF_STREAMING_MIN_RUN
+                   && p->shape[p->cols_axis] * p->itemsize >= PF_STREAMING_MIN_RUN
                    && pf_use_streaming(p->nbytes);
     p->num_threads = pf_threads_for(p->nbytes, p->units, num_threads);
 }

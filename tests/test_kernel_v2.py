@@ -60,6 +60,9 @@ REPRODUCERS = {
                      "channels_last"),
     "planes_uint32_cf": (lambda: random_array((23, 12, 100, 16, 2), np.uint32)
                          [:, :, :98].transpose(2, 4, 3, 1, 0), "channels_first"),
+    # short contiguous runs in a permuted sample: fuzz 161803 #177
+    "short_runs_permuted": (lambda: random_array((1000, 3, 5, 6, 5, 3), np.uint16)
+                            .transpose(0, 1, 4, 3, 2, 5), "channels_last"),
     # broadcast inner axis
     "broadcast_inner": (lambda: np.broadcast_to(random_array((20_000, 1), np.uint8),
                                                 (20_000, 103)), "channels_last"),
@@ -104,6 +107,16 @@ def test_tall_transposes_tile_against_all_planes():
     assert pyflat.flatten(b, 0).tobytes() == np.ascontiguousarray(b).tobytes()
 
 
+def test_short_runs_are_items():
+    """Contiguous runs of at most 32 bytes are items of their own (the
+    innermost axis folded in), so that the other kernels see the layout."""
+    a = REPRODUCERS["short_runs_permuted"][0]()
+    plan = pyflat.explain(a, start_dim=0)
+    assert plan.kernel == "block" and "6-byte items, contiguous runs as items" in plan.inner
+    assert plan.shape == (3000, 5, 6, 5) and plan.dst_strides[-1] == 6
+    assert pyflat.flatten(a, 0).tobytes() == np.ascontiguousarray(a).tobytes()
+
+
 def test_reversed_inner_axis_is_a_reverse_kernel():
     plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
     assert plan.kernel == "reverse"
@@ -143,6 +156,8 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((3, 40, 4, 3), (480 * e, e, 40 * e, 160 * e), e),  # ... for each sample
         fitted((18, 40, 30), (e, 18 * e, 720 * e), e),   # ... 1200 planes (a table on the heap)
         fitted((19, 5, 40, 30), (e, 22800 * e, 19 * e, 760 * e), e),  # ... an axis between
+        fitted((30, 4, 5, 3), (60 * e, 3 * e, 12 * e, e), e),  # short runs, permuted
+        fitted((30, 4, 5, 2), (-40 * e, -2 * e, 8 * e, e), e),  # ... backwards
     ]
     setting = [s for s in SETTINGS if s.simd == simd and s.streaming == 0]
     for layout in layouts:
