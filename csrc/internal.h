@@ -37,6 +37,8 @@
 /* Transpose tiles span about this many bytes per row (8 to 64 elements);
  * twice as many rows when the destination rows are this narrow. */
 #define PF_TILE_BYTES 256
+/* ... four times as many rows when the columns are this far apart. */
+#define PF_TALL_TILE_STRIDE ((int64_t)64 * 1024)
 /* Tiles whose rows are vector gathers: this many columns (measured: 2 x 64
  * tiles cost 2.5x a 2 x 512 one per item). */
 #define PF_FEW_ROWS_TILE_COLS 512

@@ -338,6 +338,11 @@ static void choose_kernel(pf_plan *p)
          * (measured: 0.52 -> 0.63 of memcpy on uint8 RGB planes, mean of 10
          * runs; but 0.85 -> 0.79 with rows of six float64). */
         p->tile_rows = p->tile_cols * (p->shape[last] * e <= PF_NARROW_ROW_BYTES ? 2 : 1);
+        /* Columns far apart (each in pages of its own): 4x taller tiles
+         * read longer runs of each (measured on the 42 such transposes of
+         * tuning seed 11: 1.09x faster by geometric mean, 0.86 to 1.6x). */
+        if (abs64(s_last) >= PF_TALL_TILE_STRIDE)
+            p->tile_rows *= 4;
         p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
         p->micro_rows = micro.rows;
         p->micro_cols = micro.cols;
