@@ -4,8 +4,12 @@ traffic limit and against numpy, side by side in one process.
 Definitions
 -----------
 - For each layout four callables are timed in interleaved rounds (one timing
-  of each per round, memcpy's at both ends of it; a timing loops the call
-  until it lasts ``min_seconds``, 2 ms), after a warm-up; the best of
+  of each per round, memcpy's at both ends of it; a timing is a loop of
+  calls lasting ``min_seconds``, 2 ms, run twice and timed the second time,
+  so that each callable is timed in the steady state of its own data in
+  the caches, as memcpy's is when it follows itself: on outputs that fit
+  in the last-level cache, the first few calls after the others' run up
+  to 3x slower while the caches refill), after a warm-up; the best of
   ``repeat`` rounds (5; 3 with ``--quick``; ``--repeat R``), and of up to 3 x as many while
   the last round still bettered some best by more than 5% (load from
   elsewhere delays the result instead of skewing it):
@@ -295,8 +299,8 @@ IMPROVEMENT = 0.05  # another round while the last one bettered a best by more t
 def best_times(works: Mapping[str, Callable[[], object]], repeat: int,
                min_seconds: float) -> dict[str, float]:
     """The best seconds per call of each callable, over rounds of one timing
-    of each, the memcpy ones at both ends of a round (the denominator of every
-    figure, and cheap); at least ``repeat`` rounds, and more (up to
+    of each (after as long untimed), the memcpy ones at both ends of a round
+    (the denominator of every figure, and cheap); at least ``repeat`` rounds, and more (up to
     ``MORE_ROUNDS x repeat``) while a round still improves some best by more
     than ``IMPROVEMENT``: a burst of load from elsewhere delays the result
     instead of skewing it."""
@@ -308,6 +312,7 @@ def best_times(works: Mapping[str, Callable[[], object]], repeat: int,
         improved = False
         with _gc_paused():
             for name in order:
+                seconds_per_call(works[name], calls[name])  # the steady state
                 seconds = seconds_per_call(works[name], calls[name])
                 improved |= seconds < best[name] * (1 - IMPROVEMENT)
                 best[name] = min(best[name], seconds)
