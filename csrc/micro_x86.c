@@ -167,6 +167,8 @@ SQUARE_PAIR(sse2_4x4_e4, SSE2_TARGET)
 SQUARE_PAIR(avx2_8x8_e4, AVX2_TARGET)
 SQUARE_PAIR(avx2_4x4_e8, AVX2_TARGET)
 #undef SQUARE_PAIR
+#undef SSE2_TARGET
+#undef AVX2_TARGET
 #undef COLUMN
 
 /* ---- narrow interleaves: K planes of E-byte items into packed rows ------

@@ -544,7 +544,7 @@ static void fold_short_runs(pf_plan *p)
     memcpy(folded.src_strides, p->src_strides, (size_t)(n - 1) * sizeof *p->src_strides);
     set_dst_strides(&folded);
     choose_kernel(&folded);
-    if (folded.kernel == PF_KERNEL_GATHER && folded.src_strides[n - 2] != 0 && !folded.program)
+    if (folded.kernel == PF_KERNEL_GATHER && folded.src_strides[n - 2] != 0)
         return;
     *p = folded;
     static const char suffix[] = ", contiguous runs as items";

@@ -30,8 +30,8 @@ class Plan:
     (``memcpy``: contiguous runs; ``gather``: items at a constant step;
     ``reverse``: runs backwards; ``block``: a small block of the innermost
     axes through an offset table; ``transpose``: cache-blocked tiles of two
-    axes, or of one axis against all the axes after it, the planes, through
-    an offset table), its inner loop in words (``inner``), tile and SIMD variant,
+    axes, or of one axis against the innermost axes after it, the planes,
+    through an offset table), its inner loop in words (``inner``), tile and SIMD variant,
     streaming stores, and how the work is split among threads.
     ``numpy_faster``: the cost model expects numpy's own copy to be faster,
     and the public functions let numpy copy.  ``conversion``: with
