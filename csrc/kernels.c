@@ -365,19 +365,31 @@ static fixed_loops loops_for(int64_t e)
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
-/* A tile: micro-kernel blocks in registers.  A ragged edge, where the
- * tile spans two blocks or more there, is one more block shifted back to
- * overlap the previous one (its elements are written twice, with the same
- * bytes, all inside this tile); narrower ragged edges, and tiles narrower
- * than a block, go element by element (measured: 3 float64 columns, 0.64
- * of memcpy with an overlapping 2x2 block, 0.85 with the third column by
- * items). */
-static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
-                           int64_t cols)
+/* The item loop for columns [j, j + cols) of a tile: at the constant step
+ * (off NULL) or from the offset table. */
+ALWAYS_INLINE void tile_items(const ctx *k, char *d, const char *s, int64_t rows,
+                              int64_t cols, const int64_t *off, int64_t j)
+{
+    if (off == NULL)
+        k->small(k, d + j * k->e, s + j * k->s_col, rows, cols);
+    else
+        k->planes_small(k, d + j * k->e, s, rows, cols, off + j);
+}
+
+/* A tile: micro-kernel blocks in registers, their columns at the constant
+ * step (off NULL) or from the offset table (transposes against planes).  A
+ * ragged edge, where the tile spans two blocks or more there, is one more
+ * block shifted back to overlap the previous one (its elements are written
+ * twice, with the same bytes, all inside this tile); narrower ragged
+ * edges, and tiles narrower than a block, go element by element (measured:
+ * 3 float64 columns, 0.64 of memcpy with an overlapping 2x2 block, 0.85
+ * with the third column by items). */
+ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                                int64_t cols, const int64_t *off)
 {
     const int64_t mr = k->micro.rows, mc = k->micro.cols;
-    if (k->micro.fn == NULL || rows < mr || cols < mc) {
-        k->small(k, d, s, rows, cols);
+    if (rows < mr || cols < mc) {
+        tile_items(k, d, s, rows, cols, off, 0);
         return;
     }
     const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
@@ -391,43 +403,33 @@ static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
         const int64_t i = (i0 + mr <= rows_b ? i0 : rows_b - mr) + (back ? mr - 1 : 0);
         for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
             const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
-            k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->s_row + j * k->s_col,
-                        d_row, k->s_col);
+            char *block = d + i * k->d_row + j * k->e;
+            if (off == NULL)
+                k->micro.fn(block, s + i * k->s_row + j * k->s_col, d_row, k->s_col);
+            else
+                k->micro.table(block, s + i * k->s_row, d_row, off + j);
         }
     }
     if (cols_b < cols) /* right edge, every row */
-        k->small(k, d + cols_b * k->e, s + cols_b * k->s_col, rows, cols - cols_b);
+        tile_items(k, d, s, rows, cols - cols_b, off, cols_b);
     if (rows_b < rows) /* bottom edge, left part */
-        k->small(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols_b);
+        tile_items(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols_b,
+                   off, 0);
 }
 
-/* A tile against planes: register blocks whose columns come from the
- * offset table, ragged edges and source rows backwards as
- * transpose_tile's. */
+static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,
+                           int64_t cols)
+{
+    if (k->micro.fn == NULL)
+        k->small(k, d, s, rows, cols);
+    else
+        blocked_tile(k, d, s, rows, cols, NULL);
+}
+
 static void planes_tile(const ctx *k, char *d, const char *s, int64_t rows,
                         int64_t cols, const int64_t *off)
 {
-    const int64_t mr = k->micro.rows, mc = k->micro.cols;
-    if (rows < mr || cols < mc) {
-        k->planes_small(k, d, s, rows, cols, off);
-        return;
-    }
-    const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
-    const int64_t cols_b = cols % mc && cols >= 2 * mc ? cols : cols - cols % mc;
-    const int back = k->s_row < 0;
-    const int64_t d_row = back ? -k->d_row : k->d_row;
-    for (int64_t i0 = 0; i0 < rows_b; i0 += mr) {
-        const int64_t i = (i0 + mr <= rows_b ? i0 : rows_b - mr) + (back ? mr - 1 : 0);
-        for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
-            const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
-            k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, d_row, off + j);
-        }
-    }
-    if (cols_b < cols)
-        k->planes_small(k, d + cols_b * k->e, s, rows, cols - cols_b, off + cols_b);
-    if (rows_b < rows)
-        k->planes_small(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b,
-                        cols_b, off);
+    blocked_tile(k, d, s, rows, cols, off);
 }
 
 /* Ask for a tile's source lines ahead: its rows lie in as many pages as the
