@@ -146,6 +146,9 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * take programs (measured: 28- and 32-byte items reversed, 0.84-0.95x). */
 #define PF_PROGRAM_MIN_BYTES 32
 #define PF_PROGRAM_MAX_ITEM 16
+/* A program for a smaller block than the offset table would take moves at
+ * least this many items per run (see choose_kernel). */
+#define PF_PROGRAM_MIN_ITEMS_OVER_TABLE 48
 /* Pieces of rows (gathers, reversed runs) go by programs only for items of
  * up to 4 bytes, and (but for bytes) runs of PF_ROW_PROGRAM_MIN_BYTES or
  * more; item moves are faster otherwise (measured, 8 MB, steps -4 to 5,

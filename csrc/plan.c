@@ -128,9 +128,10 @@ static int64_t block_offset(const pf_plan *p, int kb, int64_t j)
 }
 
 /* A byte-permute program for blocks of axes kb.. (at most PF_PROGRAM_BYTES),
- * as many consecutive blocks of the axis before at once as fit: 1 if it
- * builds (the plan's program fields are then set). */
-static int try_block_program(pf_plan *p, int kb)
+ * as many consecutive blocks of the axis before at once as fit, moving at
+ * least min_items items per run: 1 if it builds (the plan's program fields
+ * are then set). */
+static int try_block_program(pf_plan *p, int kb, int64_t min_items)
 {
     const int64_t e = p->itemsize;
     if (e >= PF_PROGRAM_MAX_ITEM)
@@ -152,7 +153,8 @@ static int try_block_program(pf_plan *p, int kb)
     for (; rows >= 1; rows = rows > 1 ? 1 : 0) {
         /* A run must move enough bytes to pay for itself (measured: runs of
          * one 4-byte block, 0.03 of memcpy; the item loop, 0.14). */
-        if (rows * elems * e < (rows > 1 ? PF_PROGRAM_MIN_BYTES : 2 * PF_PROGRAM_MIN_BYTES))
+        if (rows * elems * e < (rows > 1 ? PF_PROGRAM_MIN_BYTES : 2 * PF_PROGRAM_MIN_BYTES)
+                || rows * elems < min_items)
             return 0;
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < elems; j++)
@@ -218,6 +220,31 @@ static void describe(pf_plan *p, const char *what)
                  (long long)e);
 }
 
+/* Whether the block kernel's offset table takes the block of axes kb..
+ * (one table-driven row per outer index, t the transpose axis): tiny
+ * transposes that no register block fits, and short strided rows. */
+static int table_block_fits(const pf_plan *p, int kb, int t)
+{
+    const int last = p->ndim - 1;
+    const int64_t e = p->itemsize, s_last = p->src_strides[last];
+    if (kb >= last || s_last == e || (s_last == -e && p->shape[last] > 1))
+        return 0; /* runs: the memcpy and reverse kernels */
+    const pf_micro_kernel micro = t >= 0 ? micro_for_axes(p, t)
+                                         : (pf_micro_kernel){NULL, NULL, 0, 0, PF_SIMD_NONE};
+    int64_t block_elems = 1;
+    for (int d = kb; d < p->ndim; d++)
+        block_elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
+    /* Register blocks pay on blocks of more than a few hundred bytes, or
+     * of a few lines that they tile whole (see PF_TINY_BLOCK_BYTES). */
+    const int64_t block_bytes = block_elems * e;
+    const int whole = micro.fn != NULL && p->shape[t] % micro.rows == 0
+                      && p->shape[last] % micro.cols == 0;
+    const int tiny = block_bytes <= PF_TABLE_BLOCK_BYTES
+                     || (block_bytes <= PF_TINY_BLOCK_BYTES && !whole);
+    const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
+    return (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row));
+}
+
 static void choose_kernel(pf_plan *p)
 {
     const int last = p->ndim - 1;
@@ -236,10 +263,17 @@ static void choose_kernel(pf_plan *p)
             && (p->shape[last] * e < short_limit || (t0 >= kb0 && s_last != e))) {
         /* Short rows, tiny transposes: a byte-permute program moves several
          * blocks per run; the largest block whose program builds. */
+        const int table = table_block_fits(p, kb0, t0);
         for (int kb = kb0; kb <= last; kb++) {
             if (kb > t0 && t0 >= kb0 && p->shape[last] * e >= short_limit)
                 break; /* the block no longer holds the transpose */
-            if (try_block_program(p, kb)) {
+            /* A smaller block than the offset table's must move many
+             * items per run to beat its one move per item (measured,
+             * seeds 11, 777 and 4669, against the table: runs of 8 float32
+             * items 0.14x its speed, of 32 8-byte items 0.7x and 0.8x, of
+             * 56 3-byte items 1.85x). */
+            const int64_t min_items = kb > kb0 && table ? PF_PROGRAM_MIN_ITEMS_OVER_TABLE : 1;
+            if (try_block_program(p, kb, min_items)) {
                 p->kernel = PF_KERNEL_BLOCK;
                 p->block_axis = kb;
                 p->simd = PF_SIMD_AVX512;
@@ -265,24 +299,10 @@ static void choose_kernel(pf_plan *p)
     }
     const int t = transpose_axis(p);
     const int kb = block_start(p);
-    const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
     pf_micro_kernel micro = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     if (t >= 0)
         micro = micro_for_axes(p, t);
-    /* A small block of the innermost axes, one table-driven row per outer
-     * index: tiny transposes that no register block fits, and short
-     * strided rows (a program was tried above, where the CPU has them). */
-    int64_t block_elems = 1;
-    for (int d = kb; d < p->ndim; d++)
-        block_elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
-    /* Register blocks pay on blocks of more than a few hundred bytes, or
-     * of a few lines that they tile whole (see PF_TINY_BLOCK_BYTES). */
-    const int64_t block_bytes = block_elems * e;
-    const int whole = micro.fn != NULL && p->shape[t] % micro.rows == 0
-                      && p->shape[last] % micro.cols == 0;
-    const int tiny = block_bytes <= PF_TABLE_BLOCK_BYTES
-                     || (block_bytes <= PF_TINY_BLOCK_BYTES && !whole);
-    if (kb < last && (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row))) {
+    if (table_block_fits(p, kb, t)) {
         p->kernel = PF_KERNEL_BLOCK;
         p->block_axis = kb;
         describe(p, "offset table");

@@ -63,6 +63,10 @@ REPRODUCERS = {
     # short contiguous runs in a permuted sample: fuzz 161803 #177
     "short_runs_permuted": (lambda: random_array((1000, 3, 5, 6, 5, 3), np.uint16)
                             .transpose(0, 1, 4, 3, 2, 5), "channels_last"),
+    # a 112-item block whose rows are 8 items of a 4-item axis at a step
+    # each (fuzz 4669 #146): the offset table, not programs of 8 items
+    "table_not_small_programs": (lambda: random_array((2, 1000, 4, 2, 7), np.float32)
+                                 .transpose(1, 4, 0, 3, 2)[::-1], "channels_last"),
     # broadcast inner axis
     "broadcast_inner": (lambda: np.broadcast_to(random_array((20_000, 1), np.uint8),
                                                 (20_000, 103)), "channels_last"),
@@ -115,6 +119,21 @@ def test_short_runs_are_items():
     assert plan.kernel == "block" and "6-byte items, contiguous runs as items" in plan.inner
     assert plan.shape == (3000, 5, 6, 5) and plan.dst_strides[-1] == 6
     assert pyflat.flatten(a, 0).tobytes() == np.ascontiguousarray(a).tobytes()
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512])
+def test_small_programs_do_not_replace_the_table(simd):
+    """Where the offset table takes a whole block, a byte-permute program
+    for a smaller block of its last axes (8 items per run here) does not
+    replace it, at any SIMD level."""
+    a = REPRODUCERS["table_not_small_programs"][0]()
+    previous = lib.pf_force_simd(simd)
+    try:
+        plan = pyflat.explain(a, start_dim=0, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    assert (plan.kernel, plan.block_axis, plan.row_elems) == ("block", 1, 7 * 2 * 2 * 4)
+    assert "offset table" in plan.inner
 
 
 def test_reversed_inner_axis_is_a_reverse_kernel():
