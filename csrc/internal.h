@@ -92,14 +92,15 @@ typedef struct {
 /* The SIMD level in force: what the CPU has, capped by pf_force_simd. */
 int pf_simd_level(void);
 
-/* The best micro-kernel for a transpose of `cols` columns whose destination
- * rows are d_row bytes apart, needing at most level `simd` (micro_x86.c). */
-pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t cols, int64_t d_row,
+/* The best micro-kernel for a transpose of `rows` rows x `cols` columns
+ * whose destination rows are d_row bytes apart, needing at most level
+ * `simd` (micro_x86.c). */
+pf_micro_kernel pf_micro_for(int64_t itemsize, int64_t rows, int64_t cols, int64_t d_row,
                              int simd);
 
-/* The best square block (one with a table twin) for `cols` columns at
- * level `simd`, or none. */
-pf_micro_kernel pf_square_micro_for(int64_t e, int64_t cols, int simd);
+/* The best square block (one with a table twin) for `rows` rows x `cols`
+ * columns at level `simd`, or none. */
+pf_micro_kernel pf_square_micro_for(int64_t e, int64_t rows, int64_t cols, int simd);
 
 /* 1: write the output with non-temporal stores (memcpy kernel only). */
 int pf_use_streaming(int64_t nbytes);

@@ -692,7 +692,7 @@ static void setup_planes(ctx *k, const pf_plan *p, const int64_t *table)
     k->off = table;
     k->planes = k->planes_small = loops_for(k->e).planes;
     if (p->micro_rows > 0) {
-        k->micro = pf_square_micro_for(k->e, p->row_elems, p->simd);
+        k->micro = pf_square_micro_for(k->e, p->shape[p->rows_axis], p->row_elems, p->simd);
         if (k->micro.table != NULL && k->micro.rows == p->micro_rows
                 && k->micro.cols == p->micro_cols)
             k->planes = planes_tile; /* else not what was planned: stay portable */
@@ -727,7 +727,7 @@ static void setup_tiles(ctx *k, const pf_plan *p)
             && (k->simd_rows = pf_gather_for(k->e, k->s_col, p->simd)) != NULL)
         k->small = simd_tile; /* rows of the tile are gathers at step 2 */
     if (p->micro_rows > 0) {
-        k->micro = pf_micro_for(k->e, p->shape[p->cols_axis],
+        k->micro = pf_micro_for(k->e, p->shape[p->rows_axis], p->shape[p->cols_axis],
                                 k->s_row < 0 ? -k->d_row : k->d_row, p->simd);
         if (k->micro.rows != p->micro_rows || k->micro.cols != p->micro_cols)
             k->micro.fn = NULL; /* not what was planned: stay portable */

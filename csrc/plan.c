@@ -110,7 +110,7 @@ static pf_micro_kernel micro_for_axes(const pf_plan *p, int t)
      * and written bottom to top (a negative destination step), which only
      * the square blocks allow (interleaves write packed rows forwards). */
     const int64_t d_row = p->src_strides[t] == e ? p->dst_strides[t] : -p->dst_strides[t];
-    pf_micro_kernel m = pf_micro_for(e, p->shape[last], d_row, pf_simd_level());
+    pf_micro_kernel m = pf_micro_for(e, p->shape[t], p->shape[last], d_row, pf_simd_level());
     if (m.fn == NULL || p->shape[t] < m.rows || p->shape[last] < m.cols)
         return none;
     return m;
@@ -339,7 +339,8 @@ static void choose_kernel(pf_plan *p)
         p->rows_axis = t;
         p->block_axis = pb;
         const int64_t planes = planes_from(p, pb);
-        const pf_micro_kernel square = pf_square_micro_for(e, planes, pf_simd_level());
+        const pf_micro_kernel square = pf_square_micro_for(e, p->shape[t], planes,
+                                                           pf_simd_level());
         if (square.table != NULL && abs64(p->src_strides[t]) == e && p->shape[t] >= square.rows
                 && planes >= square.cols) {
             p->simd = square.simd;

@@ -136,6 +136,27 @@ def test_small_programs_do_not_replace_the_table(simd):
     assert "offset table" in plan.inner
 
 
+@pytest.mark.parametrize("dtype, rows, block_rows", [
+    (np.uint8, 96, 32), (np.uint8, 64, 32), (np.uint8, 42, 16),
+    (np.int16, 48, 16), (np.int16, 16, 16), (np.int16, 20, 8)])
+def test_taller_blocks_where_rows_fill_them(dtype, rows, block_rows):
+    """At the AVX2 level, 1- and 2-byte transposes take blocks twice as
+    tall as SSE2's where the rows hold a whole number of them or two or
+    more (else ragged rows would go item by item)."""
+    view = random_array((40, rows), dtype).T
+    previous = lib.pf_force_simd(lib.PF_SIMD_AVX2)
+    try:
+        plan = _kernel.make_plan(view, 1)
+        result = pyflat.flatten(view, 0, num_threads=1)
+        float32_plan = _kernel.make_plan(random_array((64, 64), np.float32).T, 1)
+    finally:
+        lib.pf_force_simd(previous)
+    if float32_plan.simd != lib.PF_SIMD_AVX2:
+        pytest.skip("the CPU has no AVX2")
+    assert (plan.micro_rows, plan.micro_cols) == (block_rows, 16 // view.itemsize)
+    assert result.tobytes() == np.ascontiguousarray(view).tobytes()
+
+
 def test_reversed_inner_axis_is_a_reverse_kernel():
     plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
     assert plan.kernel == "reverse"
@@ -167,10 +188,13 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((33, 40), (e, 33 * e), e),                # tiled transpose
         fitted((33, 40), (-e, 33 * e), e),               # ... rows read backwards
         fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
+        fitted((70, 40), (e, 70 * e), e),                # ... rows for taller blocks, ragged
+        fitted((64, 17), (-e, 64 * e), e),               # ... backwards, whole taller blocks
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
         fitted((37, 5, 3), (e, 37 * e, 185 * e), e),     # transpose against planes
         fitted((37, 5, 3), (-e, 37 * e, 185 * e), e),    # ... rows read backwards
+        fitted((70, 5, 4), (-e, 70 * e, 350 * e), e),    # ... rows for taller blocks
         fitted((41, 4, 3), (2 * e, 82 * e, 328 * e), e), # ... rows at step 2
         fitted((3, 40, 4, 3), (480 * e, e, 40 * e, 160 * e), e),  # ... for each sample
         fitted((18, 40, 30), (e, 18 * e, 720 * e), e),   # ... 1200 planes (a table on the heap)
