@@ -399,10 +399,22 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
      * negated (bottom row first). */
     const int back = k->s_row < 0;
     const int64_t d_row = back ? -k->d_row : k->d_row;
-    for (int64_t i0 = 0; i0 < rows_b; i0 += mr) {
-        const int64_t i = (i0 + mr <= rows_b ? i0 : rows_b - mr) + (back ? mr - 1 : 0);
-        for (int64_t j0 = 0; j0 < cols_b; j0 += mc) {
-            const int64_t j = j0 + mc <= cols_b ? j0 : cols_b - mc;
+    /* Blocks of items of up to 4 bytes go a column of blocks at a time:
+     * their tiles span 64 columns or planes and more, too many source
+     * streams for the hardware prefetcher when taken a row of blocks at a
+     * time (measured on the 47 layouts of tuning seeds 11 and 12 with
+     * such blocks, geometric mean of two before/after pairs: planes 1.12
+     * to 1.19x faster, up to 2.6x on uint8 with 60 planes; two-axis tiles
+     * 1.02 to 1.09x; 8-byte items 0.64 to 0.95x in the first pair). */
+    const int by_columns = k->e <= 4;
+    const int64_t outer = by_columns ? cols_b : rows_b, inner = by_columns ? rows_b : cols_b;
+    const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;
+    for (int64_t a0 = 0; a0 < outer; a0 += outer_step) {
+        const int64_t a = a0 + outer_step <= outer ? a0 : outer - outer_step;
+        for (int64_t b0 = 0; b0 < inner; b0 += inner_step) {
+            const int64_t b = b0 + inner_step <= inner ? b0 : inner - inner_step;
+            const int64_t i = (by_columns ? b : a) + (back ? mr - 1 : 0);
+            const int64_t j = by_columns ? a : b;
             char *block = d + i * k->d_row + j * k->e;
             if (off == NULL)
                 k->micro.fn(block, s + i * k->s_row + j * k->s_col, d_row, k->s_col);
