@@ -190,6 +190,8 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
         fitted((70, 40), (e, 70 * e), e),                # ... rows for taller blocks, ragged
         fitted((64, 17), (-e, 64 * e), e),               # ... backwards, whole taller blocks
+        fitted((40, 12), (e, 40 * e), e),                # ... under two blocks of columns
+        fitted((64, 20), (-e, 64 * e), e),               # ... backwards
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
         fitted((37, 5, 3), (e, 37 * e, 185 * e), e),     # transpose against planes
