@@ -8,7 +8,8 @@
  * identity and errors are the Python implementation's:
  *
  *   kind 0, batch_flatten(a), batch_flatten(a, data_format=CHANNELS_LAST or
- *           CHANNELS_FIRST) (the constants, or literals: Python interns them)
+ *           CHANNELS_FIRST) (the constants, or literals: Python interns them),
+ *           either with num_threads=None or an int from 1 to api.MAX_THREADS
  *   kind 1, flatten(a), flatten(a, 0|1), flatten(a, 0|1, -1) (the ints, by
  *           identity, as api.flatten compares them)
  *   kind 2, ascontiguousarray(a) / ascontiguousarray(a, None)
@@ -25,7 +26,7 @@
  * for an exact numpy.ndarray ``a``, as the Python fast paths (pyflat/api.py)
  * do: a view when ``a`` (channels_first: its transpose moving axis 1 to the
  * end) is C-contiguous; else, for a copy that api.numpy_or_kernel admits,
- * numpy's copy or api._kernel_copy(view, batch, None), whichever
+ * numpy's copy or api._kernel_copy(view, batch, num_threads), whichever
  * api.kernel_takes_small has chosen (tiny copies, rows contiguous in the
  * source, or the decision in its cache: read, never written).  A layout not
  * decided yet, and everything else, goes to ``func``.  ``api`` is
@@ -61,6 +62,8 @@ typedef struct {
 } FastFunc;
 
 static PyObject *str_data_format;  /* interned "data_format" */
+static PyObject *str_num_threads;  /* interned "num_threads" */
+static PyObject *str_max_threads;  /* interned "MAX_THREADS": api's limit on num_threads */
 static PyObject *str_cast_to;      /* interned "_cast_to": Flatten's compute dtype, or None */
 static PyObject *str_plain_format; /* interned "_plain_format": its data_format when it casts nothing */
 /* api's names, interned: the settings of its small-copy fast paths, its
@@ -204,7 +207,7 @@ typedef int (*copy_ndarray_fn)(uintptr_t src_array, char *dst, int64_t itemsize,
  * (about 0.6 us of a 4 KB copy).  NULL without an exception where the kernel
  * declines or fails: api._kernel_copy then copies (or raises) as it would. */
 static PyObject *
-kernel_copy_direct(copy_ndarray_fn entry, PyArrayObject *view, npy_intp batch)
+kernel_copy_direct(copy_ndarray_fn entry, PyArrayObject *view, npy_intp batch, int num_threads)
 {
     npy_intp dims2[2];
     const npy_intp *dims = PyArray_DIMS(view);
@@ -223,22 +226,23 @@ kernel_copy_direct(copy_ndarray_fn entry, PyArrayObject *view, npy_intp batch)
         return NULL;
     }
     if (entry((uintptr_t)view, PyArray_BYTES((PyArrayObject *)out),
-              (int64_t)PyArray_ITEMSIZE(view), 0, 0) != 0) {
+              (int64_t)PyArray_ITEMSIZE(view), num_threads, 0) != 0) {
         Py_DECREF(out);
         return NULL;
     }
     return out;
 }
 
-/* api._kernel_copy(view, batch, None), batch -1 for None: what the Python
- * fast paths call for a copy the kernel takes (num_threads None); in C where
- * api.KERNEL_ENTRY is set. */
+/* api._kernel_copy(view, batch, num_threads), batch -1 for None and
+ * num_threads 0 for None: what the Python fast paths call for a copy the
+ * kernel takes; in C where api.KERNEL_ENTRY is set. */
 static PyObject *
-call_kernel_copy(FastFunc *self, PyArrayObject *view, npy_intp batch)
+call_kernel_copy(FastFunc *self, PyArrayObject *view, npy_intp batch, int num_threads)
 {
     npy_intp entry;
     if (api_setting(self, str_kernel_entry, &entry) && entry != 0) {
-        PyObject *result = kernel_copy_direct((copy_ndarray_fn)(uintptr_t)entry, view, batch);
+        PyObject *result = kernel_copy_direct((copy_ndarray_fn)(uintptr_t)entry, view, batch,
+                                              num_threads);
         if (result != NULL) {
             return result;
         }
@@ -248,27 +252,30 @@ call_kernel_copy(FastFunc *self, PyArrayObject *view, npy_intp batch)
         PyErr_Clear();
         return NULL;  /* the Python implementation copies */
     }
-    PyObject *length = Py_None;
-    if (batch >= 0 && (length = PyLong_FromSsize_t((Py_ssize_t)batch)) == NULL) {
+    PyObject *length = batch >= 0 ? PyLong_FromSsize_t((Py_ssize_t)batch) : Py_NewRef(Py_None);
+    if (length == NULL) {
         return NULL;
     }
-    if (batch < 0) {
-        Py_INCREF(length);
+    PyObject *threads = num_threads > 0 ? PyLong_FromLong(num_threads) : Py_NewRef(Py_None);
+    if (threads == NULL) {
+        Py_DECREF(length);
+        return NULL;
     }
     Py_INCREF(kernel_copy);
-    PyObject *args[3] = {(PyObject *)view, length, Py_None};
+    PyObject *args[3] = {(PyObject *)view, length, threads};
     PyObject *result = PyObject_Vectorcall(kernel_copy, args, 3, NULL);
     Py_DECREF(kernel_copy);
     Py_DECREF(length);
+    Py_DECREF(threads);
     return result;
 }
 
 /* a.reshape(len(a), -1) when a is C-contiguous; else, when small, numpy's
  * C-order copy of it (a.copy() for 2-d, a.reshape(len(a), -1) then a copy if
  * that is not contiguous) or the kernel's (api._kernel_copy(a, len(a),
- * None)), as api.batch_flatten's fast path does. */
+ * num_threads), 0 for None), as api.batch_flatten's fast path does. */
 static PyObject *
-batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
+batch_view_or_small_copy(FastFunc *self, PyArrayObject *a, int num_threads)
 {
     int ndim = PyArray_NDIM(a);
     if (ndim < 1) {
@@ -288,7 +295,7 @@ batch_view_or_small_copy(FastFunc *self, PyArrayObject *a)
         return NULL;
     }
     if (copier == COPIER_KERNEL) {
-        return call_kernel_copy(self, a, batch);
+        return call_kernel_copy(self, a, batch, num_threads);
     }
     if (ndim == 2) {
         return PyArray_NewCopy(a, NPY_CORDER);
@@ -324,7 +331,7 @@ channels_last_view(PyArrayObject *a)
  * differ in details (a copy comes back as a view of a new array; a size-0
  * view has other strides): left to it. */
 static PyObject *
-batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a)
+batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a, int num_threads)
 {
     int ndim = PyArray_NDIM(a);
     if (ndim <= 2) {
@@ -338,7 +345,7 @@ batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a)
         return NULL;
     }
     /* (ndim > 2: the 2-d copy shortcut of channels_last never applies) */
-    PyObject *result = batch_view_or_small_copy(self, (PyArrayObject *)view);
+    PyObject *result = batch_view_or_small_copy(self, (PyArrayObject *)view, num_threads);
     Py_DECREF(view);
     return result;
 }
@@ -352,9 +359,34 @@ data_format_of(FastFunc *self, PyObject *data_format)
 }
 
 static PyObject *
-batch_flatten_as(FastFunc *self, PyArrayObject *a, int format)
+batch_flatten_as(FastFunc *self, PyArrayObject *a, int format, int num_threads)
 {
-    return format == 0 ? batch_view_or_small_copy(self, a) : batch_view_or_small_copy_cf(self, a);
+    return format == 0 ? batch_view_or_small_copy(self, a, num_threads)
+                       : batch_view_or_small_copy_cf(self, a, num_threads);
+}
+
+/* num_threads as api.batch_flatten's fast path takes it, in *threads (0 for
+ * None): None, or an int from 1 to api.MAX_THREADS; else 0 (the Python
+ * implementation checks it and answers). */
+static int
+num_threads_of(FastFunc *self, PyObject *value, int *threads)
+{
+    if (value == Py_None) {
+        *threads = 0;
+        return 1;
+    }
+    npy_intp max_threads;
+    if (!PyLong_CheckExact(value) || !api_setting(self, str_max_threads, &max_threads)) {
+        return 0;
+    }
+    int overflow = 0;
+    long n = PyLong_AsLongAndOverflow(value, &overflow);
+    if (overflow || n < 1 || n > max_threads || n > INT_MAX) {
+        PyErr_Clear();
+        return 0;
+    }
+    *threads = (int)n;
+    return 1;
 }
 
 /* -- conversions (dtype=, scale=, offset=) -------------------------------- */
@@ -566,22 +598,28 @@ fast_batch_flatten(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     if (nargs != 1 || !PyArray_CheckExact(args[0])) {
         return NULL;
     }
-    int format = 0;
-    if (kwnames != NULL) {
-        if (PyTuple_GET_SIZE(kwnames) != 1 || !name_is(PyTuple_GET_ITEM(kwnames, 0),
-                                                       str_data_format)) {
+    int format = 0, num_threads = 0;
+    Py_ssize_t n = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (name_is(name, str_data_format)) {
+            format = data_format_of(self, value);
+            if (format < 0) {
+                return NULL;  /* other strings (and errors): the Python implementation */
+            }
+        } else if (name_is(name, str_num_threads)) {
+            if (!num_threads_of(self, value, &num_threads)) {
+                return NULL;
+            }
+        } else {  /* a conversion (with num_threads: the Python implementation) */
             ConvertArgs conv = {NULL, Py_None, Py_None, 0};
             if (!convert_keywords(self, args, nargs, kwnames, 1, &conv)) {
                 return NULL;
             }
             return batch_converted(self, (PyArrayObject *)args[0], &conv);
         }
-        format = data_format_of(self, args[1]);
-        if (format < 0) {
-            return NULL;  /* other strings (and errors): the Python implementation */
-        }
     }
-    return batch_flatten_as(self, (PyArrayObject *)args[0], format);
+    return batch_flatten_as(self, (PyArrayObject *)args[0], format, num_threads);
 }
 
 /* flatten(a, 0|1[, -1], dtype=..., scale=..., offset=...): the converted
@@ -672,7 +710,7 @@ fast_ascontiguous(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     case COPIER_NUMPY:
         return PyArray_NewCopy(a, NPY_CORDER);
     case COPIER_KERNEL:
-        return call_kernel_copy(self, a, -1);
+        return call_kernel_copy(self, a, -1, 0);
     default:
         return NULL;
     }
@@ -729,7 +767,7 @@ fast_layer_call(FastFunc *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     if (format < 0) {
         return NULL;
     }
-    return batch_flatten_as(self, (PyArrayObject *)args[1], format);
+    return batch_flatten_as(self, (PyArrayObject *)args[1], format, 0);
 }
 
 static PyObject *
@@ -939,6 +977,8 @@ PyInit__fastcall(void)
     }
     static const struct { PyObject **str; const char *text; } names[] = {
         {&str_data_format, "data_format"},
+        {&str_num_threads, "num_threads"},
+        {&str_max_threads, "MAX_THREADS"},
         {&str_cast_to, "_cast_to"},
         {&str_plain_format, "_plain_format"},
         {&str_small_copy_bytes, "SMALL_COPY_BYTES"},

@@ -110,6 +110,8 @@ with warnings.catch_warnings():
 DATA_FORMATS = ["channels_last", "channels_first", "Channels_Last", "".join(["channels", "_last"]),
                 "nope", None, 3]
 DIMS = [0, 1, 2, -1, -2, 5, True, np.int64(1), 1.0, "1"]
+NUM_THREADS = [None, 1, 2, api.MAX_THREADS, api.MAX_THREADS + 1, 0, -1, True, 1.5, "2",
+               np.int64(2), 10**30]
 
 
 def batch_flatten_calls(a: Any) -> None:
@@ -118,7 +120,11 @@ def batch_flatten_calls(a: Any) -> None:
         same_outcome(pyflat.batch_flatten, a, data_format=fmt)
     same_outcome(pyflat.batch_flatten, a, copy=True)
     same_outcome(pyflat.batch_flatten, a, copy=False)
-    same_outcome(pyflat.batch_flatten, a, num_threads=1)
+    for threads in NUM_THREADS:
+        same_outcome(pyflat.batch_flatten, a, num_threads=threads)
+    same_outcome(pyflat.batch_flatten, a, num_threads=2, data_format="channels_first")
+    same_outcome(pyflat.batch_flatten, a, data_format="channels_last", num_threads=None)
+    same_outcome(pyflat.batch_flatten, a, num_threads=1, dtype=np.float64)
     same_outcome(pyflat.batch_flatten, a, data_format="channels_last", copy=None)
     same_outcome(pyflat.batch_flatten, a, "channels_last")  # positional: a TypeError
     same_outcome(pyflat.batch_flatten, a, bogus=1)
@@ -451,6 +457,9 @@ def test_kernel_called_from_c(monkeypatch: pytest.MonkeyPatch, a: np.ndarray,
     layer_ = pyflat.Flatten(data_format)  # type: ignore[arg-type]
     pairs = [(lambda: pyflat.batch_flatten(a, data_format=data_format),
               lambda: python_impl(pyflat.batch_flatten)(a, data_format=data_format)),
+             (lambda: pyflat.batch_flatten(a, data_format=data_format, num_threads=1),
+              lambda: python_impl(pyflat.batch_flatten)(a, data_format=data_format,
+                                                        num_threads=1)),
              (lambda: layer_(a), lambda: python_impl(pyflat.Flatten.__call__)(layer_, a)),
              (lambda: pyflat.ascontiguousarray(a),
               lambda: python_impl(pyflat.ascontiguousarray)(a))]
