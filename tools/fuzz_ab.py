@@ -13,6 +13,17 @@ the ones to measure, and the two measure files compare layout by layout.
     PYTHONPATH=OLD python tools/fuzz_ab.py measure changed.txt > old.json
     PYTHONPATH=NEW python tools/fuzz_ab.py measure changed.txt > new.json
     python tools/fuzz_ab.py compare old.json new.json
+
+A whole seed, before and after, alternating the builds every 25 layouts so
+that the machine's drift falls on both alike (``measure`` takes a thread
+count after the file; ``summary`` gives a file's distribution):
+
+    for start in $(seq 0 25 275); do
+        seq $start $((start + 24)) | sed 's/^/SEED /' > chunk.txt
+        PYTHONPATH=OLD python tools/fuzz_ab.py measure chunk.txt 1 >> old.json
+        PYTHONPATH=NEW python tools/fuzz_ab.py measure chunk.txt 1 >> new.json
+    done
+    python tools/fuzz_ab.py summary old.json; python tools/fuzz_ab.py summary new.json
 """
 from __future__ import annotations
 
@@ -41,13 +52,14 @@ def changed(old_path: str, new_path: str) -> None:
             print(r["seed"], r["index"])
 
 
-def measure(path: str, threads: int = 1) -> None:
+def measure(path: str, threads: str = "1") -> None:
     from pyflat.bench import fuzz
     from pyflat.bench.fuzz_run import FuzzSettings, ThreadedMemcpy, measure as measure_one
-    memcpy = ThreadedMemcpy(threads)
+    memcpy = ThreadedMemcpy(int(threads))
     for line in open(path):
         seed, index = map(int, line.split())
-        settings = FuzzSettings(seed, 1, threads, fuzz.MIN_BYTES, fuzz.MAX_BYTES, start=index)
+        settings = FuzzSettings(seed, 1, int(threads), fuzz.MIN_BYTES, fuzz.MAX_BYTES,
+                                start=index)
         layout = fuzz.draw(seed, index)
         r = measure_one(layout, fuzz.make_array(layout), settings, memcpy)
         print(json.dumps({"seed": seed, "index": index, "limit": r.fraction_of_limit(),
@@ -70,6 +82,16 @@ def compare(old_path: str, new_path: str) -> None:
               f"max {max(ratios):.2f}; slower (< 0.95): {sum(x < 0.95 for x in ratios)}")
 
 
+def summary(path: str) -> None:
+    rows = [json.loads(line) for line in open(path)]
+    limit = np.array([r["limit"] for r in rows])
+    vs_numpy = np.array([r["vs_numpy"] for r in rows])
+    print(f"{len(rows)} layouts: kernel min / p10 / median of the limit "
+          f"{limit.min():.3f} / {np.percentile(limit, 10):.3f} / {np.median(limit):.3f}; "
+          f"pyflat slower than numpy on {int((vs_numpy < 1).sum())} "
+          f"({int((vs_numpy < 0.95).sum())} by more than 5%), lowest {vs_numpy.min():.2f}x")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "plans":
@@ -80,5 +102,7 @@ if __name__ == "__main__":
         measure(*args)
     elif command == "compare":
         compare(*args)
+    elif command == "summary":
+        summary(*args)
     else:
         sys.exit(__doc__)
