@@ -326,16 +326,14 @@ channels_last_view(PyArrayObject *a)
 }
 
 /* channels_first: the same on a.transpose(0, 2, ..., ndim-1, 1) (axis 1 moved
- * to the end), for ndim > 2, as api.batch_flatten's fast path does.  With
- * ndim <= 2 the Python implementation takes its general path, whose results
- * differ in details (a copy comes back as a view of a new array; a size-0
- * view has other strides): left to it. */
+ * to the end), for ndim > 2; with ndim <= 2 there is nothing to move, and
+ * it is channels_last's, as in api.batch_flatten's fast path. */
 static PyObject *
 batch_view_or_small_copy_cf(FastFunc *self, PyArrayObject *a, int num_threads)
 {
     int ndim = PyArray_NDIM(a);
     if (ndim <= 2) {
-        return NULL;
+        return batch_view_or_small_copy(self, a, num_threads);
     }
     if (PyArray_DIM(a, 0) <= 0) {
         return NULL;

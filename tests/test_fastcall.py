@@ -191,6 +191,29 @@ def test_common_calls_identity() -> None:
     assert r.flags.c_contiguous and not np.shares_memory(r, x) and np.array_equal(r, s)
 
 
+@requires_extension
+def test_answered_in_c() -> None:
+    """batch_flatten with num_threads, and channels_first on 2-d input
+    (nothing to move), are common calls too: the C entry answers them
+    without running any Python code."""
+    x = np.zeros((32, 3, 8, 8), np.float32)
+    m = np.zeros((64, 10), np.float32)
+    calls = [lambda: pyflat.batch_flatten(x, num_threads=1),
+             lambda: pyflat.batch_flatten(x[:, :, ::2], num_threads=2),
+             lambda: pyflat.batch_flatten(m, data_format="channels_first"),
+             lambda: pyflat.batch_flatten(m[:, ::2], data_format="channels_first", num_threads=1)]
+    for call in calls:
+        call()  # the layout's copier decided (api._KERNEL_TAKES)
+        entered: list = []
+        sys.setprofile(lambda frame, event, arg: entered.append(frame.f_code.co_name)
+                       if event == "call" else None)
+        try:
+            call()
+        finally:
+            sys.setprofile(None)
+        assert [name for name in entered if name != "<lambda>"] == []
+
+
 def test_results_are_not_kept() -> None:
     """Reference counts: the input's and the results' come back to where
     they were (a missing or extra reference would show here)."""
