@@ -25,7 +25,7 @@ from pyflat.atomic import NotDurableError, NotDurableInterrupt
 from pyflat.cli import main
 from pyflat.npyfile import NpyFormatError, encode_header
 
-from test_flatten_command import ENV, MIB, command, digest, reference
+from test_flatten_command import ENV, MIB, command, default_signals, digest, reference
 
 
 @pytest.fixture
@@ -168,7 +168,8 @@ def _temporaries(folder):
 
 def _start_and_wait_until_writing(src, dst):
     proc = subprocess.Popen(command(src, dst, "--chunk-mb", "0.01"), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         found = _temporaries(dst.parent)

@@ -200,9 +200,19 @@ def _slow_source(folder):
     return src
 
 
+def default_signals():
+    """In a child about to be signalled: the default dispositions, which a
+    test run started under nohup or as a background job would otherwise
+    pass on as ignored (the command then rightly keeps SIGHUP or SIGINT
+    ignored, and finishes)."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _start_and_wait_until_writing(src, dst):
     proc = subprocess.Popen(command(src, dst, "--chunk-mb", "0.01"), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         temporary = [p for p in dst.parent.iterdir() if p.name.startswith(".pyflat-")]
