@@ -39,6 +39,9 @@
 #define PF_TILE_BYTES 256
 /* ... four times as many rows when the columns are this far apart. */
 #define PF_TALL_TILE_STRIDE ((int64_t)64 * 1024)
+/* ... and this many columns of items of 8 bytes or more, moved one by one
+ * from rows read at a step (see choose_kernel in plan.c). */
+#define PF_STEP_ROWS_TILE_COLS 8
 /* Tiles whose rows are vector gathers: this many columns (measured: 2 x 64
  * tiles cost 2.5x a 2 x 512 one per item). */
 #define PF_FEW_ROWS_TILE_COLS 512

@@ -157,6 +157,23 @@ def test_taller_blocks_where_rows_fill_them(dtype, rows, block_rows):
     assert result.tobytes() == np.ascontiguousarray(view).tobytes()
 
 
+@pytest.mark.parametrize("dtype, step, tile", [
+    (np.float64, 2, (512, 8)), (np.complex128, 3, (128, 8)), ("V12", 2, (220, 8)),
+    (np.float64, 1, (128, 32)), (np.float32, 2, (256, 64))])
+def test_far_columns_of_rows_at_a_step(dtype, step, tile):
+    """Transposes of columns 64 KiB or more apart whose rows are read at a
+    step, items of 8 bytes or more moved one by one: tiles 8 columns wide
+    and as much taller; not with rows read contiguously (register blocks
+    there), nor for smaller items."""
+    a = random_array((35, 9000 * step), dtype)
+    view = a.T[::step]
+    plan = _kernel.make_plan(view, 1)
+    assert (plan.tile_rows, plan.tile_cols) == tile
+    for threads in (1, 2):
+        result = pyflat.flatten(view, 0, num_threads=threads)
+        assert result.tobytes() == np.ascontiguousarray(view).tobytes()
+
+
 def test_reversed_inner_axis_is_a_reverse_kernel():
     plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
     assert plan.kernel == "reverse"
