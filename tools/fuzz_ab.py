@@ -24,6 +24,17 @@ count after the file; ``summary`` gives a file's distribution):
         PYTHONPATH=NEW python tools/fuzz_ab.py measure chunk.txt 1 >> new.json
     done
     python tools/fuzz_ab.py summary old.json; python tools/fuzz_ab.py summary new.json
+
+When the machine is noisy, ``vs-numpy`` prints the kernel's speed over
+numpy's, both timed in one process a moment apart (best of 7 calls each),
+one line per run; ``medians`` compares two builds' lines layout by layout
+(median of the runs of each):
+
+    for run in 1 2 3; do
+        PYTHONPATH=OLD python tools/fuzz_ab.py vs-numpy changed.txt >> old.txt
+        PYTHONPATH=NEW python tools/fuzz_ab.py vs-numpy changed.txt >> new.txt
+    done
+    python tools/fuzz_ab.py medians old.txt new.txt
 """
 from __future__ import annotations
 
@@ -68,6 +79,48 @@ def measure(path: str, threads: str = "1") -> None:
     memcpy.close()
 
 
+def vs_numpy(path: str, calls: int = 7) -> None:
+    import time
+
+    from pyflat.bench import fuzz
+    from pyflat.bench.fuzz_run import flattened_view, kernel_copy
+
+    def best(work: object) -> float:
+        times = []
+        for _ in range(calls + 1):  # the first call warms the caches
+            start = time.perf_counter()
+            work()  # type: ignore[operator]
+            times.append(time.perf_counter() - start)
+        return min(times[1:])
+
+    for line in open(path):
+        seed, index = map(int, line.split())
+        layout = fuzz.draw(seed, index)
+        view = flattened_view(layout, fuzz.make_array(layout))
+        out = np.ascontiguousarray(view).reshape(len(view), -1)
+        kernel = best(lambda: kernel_copy(view, out, 1))
+        numpy = best(lambda: np.ascontiguousarray(view))
+        print(seed, index, f"{numpy / kernel:.4f}", flush=True)
+
+
+def medians(old_path: str, new_path: str) -> None:
+    def load(path: str) -> dict[tuple[int, int], float]:
+        runs: dict[tuple[int, int], list[float]] = {}
+        for line in open(path):
+            seed, index, ratio = line.split()
+            runs.setdefault((int(seed), int(index)), []).append(float(ratio))
+        return {key: float(np.median(v)) for key, v in runs.items()}
+    old, new = load(old_path), load(new_path)
+    ratios = [new[key] / old[key] for key in old if key in new]
+    for key in old:
+        if key in new:
+            print(f"{key[0]}/{key[1]}: kernel vs numpy {old[key]:.2f}x -> {new[key]:.2f}x")
+    if ratios:
+        print(f"{len(ratios)} layouts: new / old, geomean "
+              f"{float(np.exp(np.mean(np.log(ratios)))):.2f}, min {min(ratios):.2f}, "
+              f"max {max(ratios):.2f}")
+
+
 def compare(old_path: str, new_path: str) -> None:
     old = {(r["seed"], r["index"]): r for r in map(json.loads, open(old_path))}
     ratios = []
@@ -100,6 +153,10 @@ if __name__ == "__main__":
         changed(*args)
     elif command == "measure":
         measure(*args)
+    elif command == "vs-numpy":
+        vs_numpy(*args)
+    elif command == "medians":
+        medians(*args)
     elif command == "compare":
         compare(*args)
     elif command == "summary":
