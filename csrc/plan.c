@@ -362,22 +362,22 @@ static void choose_kernel(pf_plan *p)
         /* Columns far apart (each in pages of its own): 4x taller tiles
          * read longer runs of each (measured on the 42 such transposes of
          * tuning seed 11: 1.09x faster by geometric mean, 0.86 to 1.6x). */
-        if (abs64(s_last) >= PF_TALL_TILE_STRIDE)
+        if (abs64(s_last) >= PF_TALL_TILE_STRIDE) {
             p->tile_rows *= 4;
-        /* ... and where their rows are read at a step, items of 8 bytes and
-         * more moved one by one: 8 columns, as many more rows (a quarter
-         * of the source streams at once, or fewer).  Measured against
-         * numpy's time in the same process, median of three runs: float64
-         * rows at step 2 x 35 columns 1.6 MB apart 0.81x -> 1.09x numpy's
-         * speed; the 7 such layouts of tuning seeds 13 and 777 1.18x, then
-         * 0.97x in a rerun, the 7 of seeds 11 and 12 1.07x (this machine's
-         * noise, about 30%, hides smaller effects).  Not with rows read
-         * contiguously (0.99x, 0.66 to 1.44x on 23 layouts), nor on 1- to
-         * 4-byte items (mixed). */
-        if (abs64(s_last) >= PF_TALL_TILE_STRIDE && micro.fn == NULL && e >= 8
-                && abs64(p->src_strides[t]) != e && p->tile_cols > PF_STEP_ROWS_TILE_COLS) {
-            p->tile_rows = p->tile_rows * p->tile_cols / PF_STEP_ROWS_TILE_COLS;
-            p->tile_cols = PF_STEP_ROWS_TILE_COLS;
+            /* ... and where their rows are read at a step, items of 8 bytes
+             * and more moved one by one: 8 columns, as many more rows (a
+             * quarter of the source streams at once, or fewer).  Measured
+             * against numpy's time in the same process, median of three
+             * runs: float64 rows at step 2 x 35 columns 1.6 MB apart 0.81x
+             * -> 1.09x numpy's speed; the 7 such layouts of tuning seeds 13
+             * and 777 1.18x, then 0.97x in a rerun, the 7 of seeds 11 and 12
+             * 1.07x (this machine's noise, about 30%, hides smaller
+             * effects).  Not with rows read contiguously (0.99x, 0.66 to
+             * 1.44x on 23 layouts), nor on 1- to 4-byte items (mixed). */
+            if (micro.fn == NULL && e >= 8 && abs64(p->src_strides[t]) != e) {
+                p->tile_rows = p->tile_rows * p->tile_cols / PF_STEP_ROWS_TILE_COLS;
+                p->tile_cols = PF_STEP_ROWS_TILE_COLS; /* pf_tile_edge: >= 8 */
+            }
         }
         p->simd = micro.fn ? micro.simd : PF_SIMD_NONE;
         p->micro_rows = micro.rows;

@@ -26,7 +26,7 @@ count after the file; ``summary`` gives a file's distribution):
     python tools/fuzz_ab.py summary old.json; python tools/fuzz_ab.py summary new.json
 
 When the machine is noisy, ``vs-numpy`` prints the kernel's speed over
-numpy's, both timed in one process a moment apart (best of 7 calls each),
+numpy's, both timed in one process in interleaved rounds, as the fuzz times them,
 one line per run; ``medians`` compares two builds' lines layout by layout
 (median of the runs of each):
 
@@ -79,28 +79,19 @@ def measure(path: str, threads: str = "1") -> None:
     memcpy.close()
 
 
-def vs_numpy(path: str, calls: int = 7) -> None:
-    import time
-
+def vs_numpy(path: str) -> None:
     from pyflat.bench import fuzz
-    from pyflat.bench.fuzz_run import flattened_view, kernel_copy
-
-    def best(work: object) -> float:
-        times = []
-        for _ in range(calls + 1):  # the first call warms the caches
-            start = time.perf_counter()
-            work()  # type: ignore[operator]
-            times.append(time.perf_counter() - start)
-        return min(times[1:])
+    from pyflat.bench.fuzz_run import FuzzSettings, best_times, kernel_copy
 
     for line in open(path):
         seed, index = map(int, line.split())
         layout = fuzz.draw(seed, index)
-        view = flattened_view(layout, fuzz.make_array(layout))
+        view = fuzz.flattened_view(layout, fuzz.make_array(layout))
         out = np.ascontiguousarray(view).reshape(len(view), -1).copy()  # never the input itself
-        kernel = best(lambda: kernel_copy(view, out, 1))
-        numpy = best(lambda: np.ascontiguousarray(view))
-        print(seed, index, f"{numpy / kernel:.4f}", flush=True)
+        best = best_times({"kernel": lambda: kernel_copy(view, out, 1),
+                           "numpy": lambda: np.ascontiguousarray(view)},
+                          FuzzSettings.repeat, FuzzSettings.min_seconds)
+        print(seed, index, f"{best['numpy'] / best['kernel']:.4f}", flush=True)
 
 
 def medians(old_path: str, new_path: str) -> None:
@@ -111,14 +102,19 @@ def medians(old_path: str, new_path: str) -> None:
             runs.setdefault((int(seed), int(index)), []).append(float(ratio))
         return {key: float(np.median(v)) for key, v in runs.items()}
     old, new = load(old_path), load(new_path)
-    ratios = [new[key] / old[key] for key in old if key in new]
+    ratios = []
     for key in old:
         if key in new:
+            ratios.append(new[key] / old[key])
             print(f"{key[0]}/{key[1]}: kernel vs numpy {old[key]:.2f}x -> {new[key]:.2f}x")
+    print_ratios(ratios, "new / old kernel vs numpy")
+
+
+def print_ratios(ratios: list[float], what: str) -> None:
     if ratios:
-        print(f"{len(ratios)} layouts: new / old, geomean "
+        print(f"{len(ratios)} layouts: {what}, geomean "
               f"{float(np.exp(np.mean(np.log(ratios)))):.2f}, min {min(ratios):.2f}, "
-              f"max {max(ratios):.2f}")
+              f"max {max(ratios):.2f}; slower (< 0.95): {sum(x < 0.95 for x in ratios)}")
 
 
 def compare(old_path: str, new_path: str) -> None:
@@ -129,10 +125,7 @@ def compare(old_path: str, new_path: str) -> None:
         ratios.append(r["limit"] / o["limit"])
         print(f"{r['seed']}/{r['index']}: limit {o['limit']:.3f} -> {r['limit']:.3f}, "
               f"vs numpy {o['vs_numpy']:.2f}x -> {r['vs_numpy']:.2f}x  {r['description']}")
-    if ratios:
-        print(f"{len(ratios)} layouts: new / old fraction of the limit, geomean "
-              f"{float(np.exp(np.mean(np.log(ratios)))):.2f}, min {min(ratios):.2f}, "
-              f"max {max(ratios):.2f}; slower (< 0.95): {sum(x < 0.95 for x in ratios)}")
+    print_ratios(ratios, "new / old fraction of the limit")
 
 
 def summary(path: str) -> None:
