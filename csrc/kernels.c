@@ -376,6 +376,15 @@ ALWAYS_INLINE void tile_items(const ctx *k, char *d, const char *s, int64_t rows
         k->planes_small(k, d + j * k->e, s, rows, cols, off + j);
 }
 
+/* `blocks` register blocks, the first at row i, column j of a tile. */
+ALWAYS_INLINE void micro_strip(const ctx *k, char *d, const char *s, int64_t i, int64_t j,
+                               int64_t blocks, int64_t d_row, int64_t d_block,
+                               int64_t s_block)
+{
+    k->micro.fn(d + i * k->d_row + j * k->e, s + i * k->s_row + j * k->s_col, d_row,
+                k->s_col, blocks, d_block, s_block);
+}
+
 /* A tile: micro-kernel blocks in registers, their columns at the constant
  * step (off NULL) or from the offset table (transposes against planes).  A
  * ragged edge, where the tile spans two blocks or more there, is one more
@@ -414,17 +423,26 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
     const int by_columns = k->e <= 4;
     const int64_t outer = by_columns ? cols_b : rows_b, inner = by_columns ? rows_b : cols_b;
     const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;
+    /* the next block of the inner loop: mr rows down or mc columns right */
+    const int64_t d_block = by_columns ? mr * k->d_row : mc * k->e;
+    const int64_t s_block = by_columns ? mr * k->s_row : mc * k->s_col;
     for (int64_t a0 = 0; a0 < outer; a0 += outer_step) {
         const int64_t a = a0 + outer_step <= outer ? a0 : outer - outer_step;
+        if (off == NULL) { /* a strip of whole blocks, then one overlapping them */
+            const int64_t whole = inner / inner_step, last = inner - inner_step;
+            const int64_t i = (by_columns ? 0 : a) + (back ? mr - 1 : 0);
+            const int64_t j = by_columns ? a : 0;
+            micro_strip(k, d, s, i, j, whole, d_row, d_block, s_block);
+            if (inner % inner_step)
+                micro_strip(k, d, s, by_columns ? i + last : i, by_columns ? j : last, 1,
+                            d_row, d_block, s_block);
+            continue;
+        }
         for (int64_t b0 = 0; b0 < inner; b0 += inner_step) {
             const int64_t b = b0 + inner_step <= inner ? b0 : inner - inner_step;
             const int64_t i = (by_columns ? b : a) + (back ? mr - 1 : 0);
             const int64_t j = by_columns ? a : b;
-            char *block = d + i * k->d_row + j * k->e;
-            if (off == NULL)
-                k->micro.fn(block, s + i * k->s_row + j * k->s_col, d_row, k->s_col);
-            else
-                k->micro.table(block, s + i * k->s_row, d_row, off + j);
+            k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, d_row, off + j);
         }
     }
     if (cols_b < cols) /* right edge, every row */

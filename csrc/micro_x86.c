@@ -98,13 +98,16 @@ ALWAYS_INLINE void sse2_4x4_e4_body(char *dst, const char *src, int64_t d_row,
                  _mm_shuffle_epi8(p2, MASK(o, 2)))
 
 __attribute__((target("ssse3"))) static void ssse3_16x3_e1(
-    char *dst, const char *src, int64_t d_row, int64_t s_col)
+    char *dst, const char *src, int64_t d_row, int64_t s_col, int64_t blocks,
+    int64_t d_block, int64_t s_block)
 {
     (void)d_row;
-    __m128i p0 = LOADU(src), p1 = LOADU(src + s_col), p2 = LOADU(src + 2 * s_col);
-    STOREU(dst, INTERLEAVE3(0));
-    STOREU(dst + 16, INTERLEAVE3(16));
-    STOREU(dst + 32, INTERLEAVE3(32));
+    for (int64_t b = 0; b < blocks; b++, dst += d_block, src += s_block) {
+        __m128i p0 = LOADU(src), p1 = LOADU(src + s_col), p2 = LOADU(src + 2 * s_col);
+        STOREU(dst, INTERLEAVE3(0));
+        STOREU(dst + 16, INTERLEAVE3(16));
+        STOREU(dst + 32, INTERLEAVE3(32));
+    }
 }
 
 #define LOADU256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
@@ -187,9 +190,12 @@ __attribute__((target("avx2"))) ALWAYS_INLINE void avx2_16x8_e2_body(
 
 #define SQUARE_PAIR(NAME, TARGET)                                              \
     TARGET static void NAME(char *dst, const char *src, int64_t d_row,         \
-                            int64_t s_col)                                     \
+                            int64_t s_col, int64_t blocks, int64_t d_block,    \
+                            int64_t s_block)                                   \
     {                                                                          \
-        NAME##_body(dst, src, d_row, s_col, NULL);                             \
+        for (int64_t b = 0; b < blocks; b++)                                   \
+            NAME##_body(dst + b * d_block, src + b * s_block, d_row, s_col,    \
+                        NULL);                                                 \
     }                                                                          \
     TARGET static void NAME##_table(char *dst, const char *src, int64_t d_row, \
                                     const int64_t *off)                        \
@@ -274,10 +280,12 @@ ALWAYS_INLINE void interleave(char *dst, const char *src, int64_t s_col, int k,
 
 #define INTERLEAVE_FN(K, E)                                                    \
     static void sse2_il##K##_e##E(char *dst, const char *src, int64_t d_row,  \
-                                  int64_t s_col)                               \
+                                  int64_t s_col, int64_t blocks,               \
+                                  int64_t d_block, int64_t s_block)            \
     {                                                                          \
         (void)d_row;                                                           \
-        interleave(dst, src, s_col, K, E);                                     \
+        for (int64_t b = 0; b < blocks; b++)                                   \
+            interleave(dst + b * d_block, src + b * s_block, s_col, K, E);     \
     }
 INTERLEAVE_FN(2, 1) INTERLEAVE_FN(2, 2) INTERLEAVE_FN(2, 4) INTERLEAVE_FN(2, 8)
 INTERLEAVE_FN(4, 1) INTERLEAVE_FN(4, 2) INTERLEAVE_FN(4, 4) INTERLEAVE_FN(4, 8)
@@ -465,18 +473,22 @@ __attribute__((constructor)) static void fill_il_masks(void)
 
 #define INTERLEAVEK(K, E)                                                      \
     __attribute__((target("ssse3"))) static void ssse3_il##K##_e##E(          \
-        char *dst, const char *src, int64_t d_row, int64_t s_col)              \
+        char *dst, const char *src, int64_t d_row, int64_t s_col,              \
+        int64_t blocks, int64_t d_block, int64_t s_block)                      \
     {                                                                          \
         (void)d_row;                                                           \
-        __m128i p[K];                                                          \
-        for (int j = 0; j < (K); j++)                                          \
-            p[j] = LOADU(src + j * s_col);                                     \
-        for (int o = 0; o < (K); o++) {                                        \
-            __m128i acc = _mm_shuffle_epi8(p[0], LOADU(il_masks[K][E][o][0])); \
-            for (int j = 1; j < (K); j++)                                      \
-                acc = _mm_or_si128(acc, _mm_shuffle_epi8(                      \
-                                            p[j], LOADU(il_masks[K][E][o][j]))); \
-            STOREU(dst + 16 * o, acc);                                         \
+        for (int64_t b = 0; b < blocks; b++, dst += d_block, src += s_block) { \
+            __m128i p[K];                                                      \
+            for (int j = 0; j < (K); j++)                                      \
+                p[j] = LOADU(src + j * s_col);                                 \
+            for (int o = 0; o < (K); o++) {                                    \
+                __m128i acc = _mm_shuffle_epi8(p[0],                           \
+                                               LOADU(il_masks[K][E][o][0]));   \
+                for (int j = 1; j < (K); j++)                                  \
+                    acc = _mm_or_si128(acc, _mm_shuffle_epi8(                  \
+                                      p[j], LOADU(il_masks[K][E][o][j])));     \
+                STOREU(dst + 16 * o, acc);                                     \
+            }                                                                  \
         }                                                                      \
     }
 INTERLEAVEK(3, 1) INTERLEAVEK(3, 2) INTERLEAVEK(3, 4) INTERLEAVEK(3, 8)

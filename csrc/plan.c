@@ -235,10 +235,11 @@ static int table_block_fits(const pf_plan *p, int kb, int t)
     for (int d = kb; d < p->ndim; d++)
         block_elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
     /* Register blocks pay on blocks of more than a few hundred bytes, or
-     * of a few lines that they tile whole (see PF_TINY_BLOCK_BYTES). */
+     * of a few lines of 1- or 2-byte items that they tile whole (see
+     * PF_TINY_BLOCK_BYTES). */
     const int64_t block_bytes = block_elems * e;
     const int whole = micro.fn != NULL && p->shape[t] % micro.rows == 0
-                      && p->shape[last] % micro.cols == 0;
+                      && p->shape[last] % micro.cols == 0 && e <= 2;
     const int tiny = block_bytes <= PF_TABLE_BLOCK_BYTES
                      || (block_bytes <= PF_TINY_BLOCK_BYTES && !whole);
     const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;

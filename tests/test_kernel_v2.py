@@ -67,6 +67,12 @@ REPRODUCERS = {
     # each (fuzz 4669 #146): the offset table, not programs of 8 items
     "table_not_small_programs": (lambda: random_array((2, 1000, 4, 2, 7), np.float32)
                                  .transpose(1, 4, 0, 3, 2)[::-1], "channels_last"),
+    # small blocks of 8-byte items that register blocks tile whole (tuning
+    # seeds 11 #41, 12 #35): the offset table, not one tiny tile per sample
+    "f64_2x2_tiles": (lambda: np.lib.stride_tricks.as_strided(
+        random_array((20_000, 60), np.float64), (20_000, 2, 2, 2, 2), (480, 120, 24, 8, 240)),
+        "channels_last"),
+    "f64_two_channels_cf": (lambda: random_array((20_000, 2, 24), np.float64), "channels_first"),
     # broadcast inner axis
     "broadcast_inner": (lambda: np.broadcast_to(random_array((20_000, 1), np.uint8),
                                                 (20_000, 103)), "channels_last"),
@@ -136,6 +142,25 @@ def test_small_programs_do_not_replace_the_table(simd):
     assert "offset table" in plan.inner
 
 
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512])
+@pytest.mark.parametrize("name", ["f64_2x2_tiles", "f64_two_channels_cf"])
+def test_small_blocks_of_wide_items_take_the_table(name, simd):
+    """Blocks of at most PF_TINY_BLOCK_BYTES of 8-byte items go by the offset
+    table, one row per sample, even where 2x2 or 2-row register blocks tile
+    them whole (those made a unit of 32 bytes per block)."""
+    make, data_format = REPRODUCERS[name]
+    a = make()
+    previous = lib.pf_force_simd(simd)
+    try:
+        plan = pyflat.explain(a, data_format=data_format, num_threads=1)
+        result = pyflat.batch_flatten(a, data_format=data_format, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    assert (plan.kernel, plan.row_elems) == ("block", a[0].size)
+    assert "offset table" in plan.inner
+    assert result.tobytes() == reference(a, data_format).tobytes()
+
+
 @pytest.mark.parametrize("dtype, rows, block_rows", [
     (np.uint8, 96, 32), (np.uint8, 64, 32), (np.uint8, 42, 16),
     (np.int16, 48, 16), (np.int16, 16, 16), (np.int16, 20, 8)])
@@ -202,6 +227,10 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((40, 3, 4), (12 * e, e, 3 * e), e),       # tiny transposes
         fitted((30, 2, 3, 2), (12 * e, e, 4 * e, 2 * e), e),  # tiny permuted blocks
         fitted((9, 70, 3), (210 * e, e, 70 * e), e),     # 3-plane interleave
+        fitted((1100, 2), (e, 1100 * e), e),             # 2 planes, several tiles of rows
+        fitted((75, 4), (-e, 75 * e), e),                # 4 planes, backwards, ragged rows
+        fitted((75, 8), (e, 75 * e), e),                 # 8 planes, ragged rows
+        fitted((75, 5), (e, 75 * e), e),                 # 5 planes (shuffles), ragged rows
         fitted((33, 40), (e, 33 * e), e),                # tiled transpose
         fitted((33, 40), (-e, 33 * e), e),               # ... rows read backwards
         fitted((35, 21), (-e, -35 * e), e),              # ... both axes backwards
