@@ -31,9 +31,12 @@
 #define PF_LOCAL_PLANES 1024
 
 typedef struct ctx ctx;
-/* count rows of len items: row i from s + i*s_step to d + i*len*e. */
-typedef void (*rows_fn)(const ctx *k, char *d, const char *s, int64_t count,
-                        int64_t s_step, int64_t len);
+/* groups x count rows of len items, written one after the other: row i of
+ * group g from s + g*s_group + i*s_step.  Groups: the axis before the row
+ * space's innermost one, walked in the kernel, not by a call per group
+ * (measured: groups of 3 rows of 4 bytes cost 10 ns each by calls). */
+typedef void (*rows_fn)(const ctx *k, char *d, const char *s, int64_t groups,
+                        int64_t s_group, int64_t count, int64_t s_step, int64_t len);
 /* dst[i*d_row + j*e] = src[i*s_row + j*s_col], i < rows, j < cols. */
 typedef void (*copy2d_fn)(const ctx *k, char *d, const char *s, int64_t rows,
                           int64_t cols);
@@ -173,26 +176,33 @@ ALWAYS_INLINE void copy_item_then_next(char *restrict d, const char *restrict s,
 
 /* ---- row kernels ----------------------------------------------------------- */
 
-static void run_rows(const ctx *k, char *d, const char *s, int64_t count,
-                     int64_t s_step, int64_t len)
+static void run_rows(const ctx *k, char *d, const char *s, int64_t groups,
+                     int64_t s_group, int64_t count, int64_t s_step, int64_t len)
 {
     const int64_t n = len * k->e;
-    for (int64_t i = 0; i < count; i++, d += n, s += s_step)
-        copy_run(d, s, n);
+    for (int64_t g = 0; g < groups; g++) {
+        const char *sg = s + g * s_group;
+        for (int64_t i = 0; i < count; i++, d += n)
+            copy_run(d, sg + i * s_step, n);
+    }
 }
 
-static void stream_rows(const ctx *k, char *d, const char *s, int64_t count,
-                        int64_t s_step, int64_t len)
+static void stream_rows(const ctx *k, char *d, const char *s, int64_t groups,
+                        int64_t s_group, int64_t count, int64_t s_step, int64_t len)
 {
     const int64_t n = len * k->e;
-    for (int64_t i = 0; i < count; i++, d += n, s += s_step)
-        pf_stream_copy(d, s, n);
+    for (int64_t g = 0; g < groups; g++) {
+        const char *sg = s + g * s_group;
+        for (int64_t i = 0; i < count; i++, d += n)
+            pf_stream_copy(d, sg + i * s_step, n);
+    }
 }
 
-static void simd_rows(const ctx *k, char *d, const char *s, int64_t count,
-                      int64_t s_step, int64_t len)
+static void simd_rows(const ctx *k, char *d, const char *s, int64_t groups,
+                      int64_t s_group, int64_t count, int64_t s_step, int64_t len)
 {
-    k->simd_rows(d, s, count, s_step, len);
+    for (int64_t g = 0; g < groups; g++, d += count * len * k->e, s += s_group)
+        k->simd_rows(d, s, count, s_step, len);
 }
 
 /* One row of len items at source step s_col, four items per trip
@@ -260,11 +270,13 @@ ALWAYS_INLINE void splat_rows(char *restrict d, const char *restrict s,
 }
 
 #define SPLAT_LOOP(E)                                                          \
-    static void splat_##E(const ctx *k, char *d, const char *s,                \
-                          int64_t count, int64_t s_step, int64_t len)          \
+    static void splat_##E(const ctx *k, char *d, const char *s, int64_t groups, \
+                          int64_t s_group, int64_t count, int64_t s_step,      \
+                          int64_t len)                                         \
     {                                                                          \
         (void)k;                                                               \
-        splat_rows(d, s, count, s_step, len, E);                               \
+        for (int64_t g = 0; g < groups; g++, d += count * len * E, s += s_group) \
+            splat_rows(d, s, count, s_step, len, E);                           \
     }
 SPLAT_LOOP(1) SPLAT_LOOP(2) SPLAT_LOOP(4) SPLAT_LOOP(8) SPLAT_LOOP(16)
 #undef SPLAT_LOOP
@@ -310,15 +322,19 @@ ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
 
 /* The loops, once per itemsize 1..PF_FIXED_MAX, and once for larger items. */
 #define FIXED_LOOPS(N, E)                                                      \
-    static void gather_##N(const ctx *k, char *d, const char *s,               \
-                           int64_t count, int64_t s_step, int64_t len)         \
+    static void gather_##N(const ctx *k, char *d, const char *s, int64_t groups, \
+                           int64_t s_group, int64_t count, int64_t s_step,     \
+                           int64_t len)                                        \
     {                                                                          \
-        gather_rows(d, s, count, s_step, len, k->s_col, E);                    \
+        for (int64_t g = 0; g < groups; g++, d += count * len * E, s += s_group) \
+            gather_rows(d, s, count, s_step, len, k->s_col, E);                \
     }                                                                          \
-    static void block_##N(const ctx *k, char *d, const char *s,                \
-                          int64_t count, int64_t s_step, int64_t len)          \
+    static void block_##N(const ctx *k, char *d, const char *s, int64_t groups, \
+                          int64_t s_group, int64_t count, int64_t s_step,      \
+                          int64_t len)                                         \
     {                                                                          \
-        block_rows(d, s, count, s_step, len, k->off, E);                       \
+        for (int64_t g = 0; g < groups; g++, d += count * len * E, s += s_group) \
+            block_rows(d, s, count, s_step, len, k->off, E);                   \
     }                                                                          \
     static void tile_##N(const ctx *k, char *d, const char *s, int64_t rows,   \
                          int64_t cols)                                         \
@@ -507,23 +523,30 @@ static void transpose_tiles(const ctx *k, char *d, const char *s, int64_t rows,
 
 /* Rows by a byte-permute program: whole groups of rows (blocks), or
  * pieces of each row; the rest by the portable loop. */
-static void program_rows(const ctx *k, char *d, const char *s, int64_t count,
-                         int64_t s_step, int64_t len)
+static void program_group(const ctx *k, char *d, const char *s, int64_t count,
+                          int64_t s_step, int64_t len)
 {
     const pf_plan *p = k->p;
     if (p->program == 1) {
-        const int64_t r = p->program_rows, groups = count / r;
-        k->program(p, d, s, groups, r * s_step, r * k->row_bytes);
-        k->tail(k, d + groups * r * k->row_bytes, s + groups * r * s_step,
-                count - groups * r, s_step, len);
+        const int64_t r = p->program_rows, runs = count / r;
+        k->program(p, d, s, runs, r * s_step, r * k->row_bytes);
+        k->tail(k, d + runs * r * k->row_bytes, s + runs * r * s_step, 1, 0,
+                count - runs * r, s_step, len);
         return;
     }
-    const int64_t m = p->program_items, groups = len / m;
+    const int64_t m = p->program_items, runs = len / m;
     for (int64_t i = 0; i < count; i++, s += s_step, d += len * k->e) {
-        k->program(p, d, s, groups, m * k->s_col, m * k->e);
-        k->tail(k, d + groups * m * k->e, s + groups * m * k->s_col, 1, 0,
-                len - groups * m);
+        k->program(p, d, s, runs, m * k->s_col, m * k->e);
+        k->tail(k, d + runs * m * k->e, s + runs * m * k->s_col, 1, 0, 1, 0,
+                len - runs * m);
     }
+}
+
+static void program_rows(const ctx *k, char *d, const char *s, int64_t groups,
+                         int64_t s_group, int64_t count, int64_t s_step, int64_t len)
+{
+    for (int64_t g = 0; g < groups; g++, d += count * k->row_bytes, s += s_group)
+        program_group(k, d, s, count, s_step, len);
 }
 
 /* Tiles whose rows are SIMD gathers (no register block fits them). */
@@ -551,7 +574,7 @@ static void run_row_units(const ctx *k, int64_t begin, int64_t end)
             }
             int64_t first = c * p->col_chunk;
             k->rows(k, k->dst + r * k->row_bytes + first * k->e,
-                    k->src + soff + first * k->s_col, 1, 0,
+                    k->src + soff + first * k->s_col, 1, 0, 1, 0,
                     min64(p->col_chunk, p->row_elems - first));
         }
         return;
@@ -567,13 +590,21 @@ static void run_row_units(const ctx *k, int64_t begin, int64_t end)
     }
     char *d = k->dst + r * k->row_bytes;
     while (r < r_end) {
-        int64_t n = min64(k->count[last] - idx[last], r_end - r);
-        k->rows(k, d, k->src + soff, n, k->sstep[last], p->row_elems);
-        r += n;
-        d += n * k->row_bytes;
-        soff += n * k->sstep[last];
-        idx[last] += n;
-        for (int a = last; a >= 0 && idx[a] == k->count[a]; a--) { /* carry */
+        const int64_t n = min64(k->count[last] - idx[last], r_end - r);
+        /* Whole runs of the innermost axis: as many as fit of the axis
+         * before, in one call; else the rest of this run. */
+        const int whole = last > 0 && idx[last] == 0 && n == k->count[last];
+        const int step_axis = whole ? last - 1 : last;
+        const int64_t groups = whole ? min64(k->count[last - 1] - idx[last - 1], (r_end - r) / n)
+                                     : 1;
+        k->rows(k, d, k->src + soff, groups, whole ? k->sstep[last - 1] : 0, n,
+                k->sstep[last], p->row_elems);
+        r += groups * n;
+        d += groups * n * k->row_bytes;
+        const int64_t steps = whole ? groups : n;
+        soff += steps * k->sstep[step_axis];
+        idx[step_axis] += steps;
+        for (int a = step_axis; a >= 0 && idx[a] == k->count[a]; a--) { /* carry */
             soff -= k->sstep[a] * k->count[a];
             idx[a] = 0;
             if (a > 0) {

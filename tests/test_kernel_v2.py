@@ -199,6 +199,21 @@ def test_far_columns_of_rows_at_a_step(dtype, step, tile):
         assert result.tobytes() == np.ascontiguousarray(view).tobytes()
 
 
+@pytest.mark.parametrize("kernel, index", [
+    (lib.PF_KERNEL_MEMCPY, np.s_[:, :3, 1:11]), (lib.PF_KERNEL_GATHER, np.s_[:, :3, 2:40:2]),
+    (lib.PF_KERNEL_REVERSE, np.s_[:, :3, 11:0:-1])])
+def test_groups_of_short_rows(kernel, index):
+    """Row kernels take whole groups of the row space's innermost axis (3
+    short rows here) in one call; units of work (256 KiB) begin and end
+    inside groups."""
+    view = random_array((30_000, 4, 40), np.float32)[index]
+    plan = _kernel.make_plan(view, 1)
+    assert plan.kernel == kernel and plan.units > 1 and plan.row_chunk % 3 != 0
+    for threads in (1, 2):
+        result = pyflat.flatten(view, 0, num_threads=threads)
+        assert result.tobytes() == np.ascontiguousarray(view).tobytes()
+
+
 def test_reversed_inner_axis_is_a_reverse_kernel():
     plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
     assert plan.kernel == "reverse"
