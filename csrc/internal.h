@@ -150,6 +150,15 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 #define PF_TINY_BLOCK_BYTES 512
 #define PF_TABLE_BLOCK_BYTES 64
 
+/* Without VBMI, byte-shuffle programs (pshufb over 16-byte windows) take
+ * contiguous runs shorter than this (see choose_kernel; measured on the 76
+ * layouts of tuning seeds 11, 12, 13 and 777 they took with runs under 16
+ * bytes, items of 1 or 2 bytes, and no register blocks or reversing
+ * shuffles, kernel against numpy, two runs: 2.2x faster by geometric mean,
+ * up to 29x on bytes broadcast; but runs of 8 to 15 bytes 0.47x to 1.05x,
+ * and blocks smaller than the offset table's 0.89x and 1.8x). */
+#define PF_SHUFFLE_RUN_BYTES 8
+
 /* Byte-permute programs move at most this many bytes per run. */
 #define PF_PROGRAM_BYTES 256
 /* ... and at least this many (twice as many for a single block or row
@@ -172,14 +181,15 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 #define PF_ROW_PROGRAM_MIN_BYTES 192
 
 /* The byte-permute program of a plan's row kernel (micro_x86.c), for
- * items at offsets off[0..items) (bytes, from the first): 1 if built. */
+ * items at offsets off[0..items) (bytes, from the first): 1 if built.  At
+ * the SIMD level in force: VBMI permutes, or AVX2-level byte shuffles. */
 int pf_build_program(pf_plan *p, const int64_t *off, int64_t items);
 
 /* Runs a plan's program `groups` times, the n-th from s + n*s_step to
- * d + n*d_step; NULL where the build has none (needs PF_SIMD_AVX512). */
+ * d + n*d_step; NULL where the build has none (x86-64 only). */
 typedef void (*pf_program_fn2)(const pf_plan *p, char *d, const char *s,
                                int64_t groups, int64_t s_step, int64_t d_step);
-pf_program_fn2 pf_program_runner(void);
+pf_program_fn2 pf_program_runner(const pf_plan *p);
 
 /* Zero-step rows of 1-byte items at least this long are written by memset:
  * wider, aligned stores (measured, 4 MB of rows of 64 to 1000 bytes: 1.6 to

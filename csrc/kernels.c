@@ -725,7 +725,7 @@ static void setup_rows(ctx *k, const pf_plan *p)
         }
         break;
     }
-    if (p->program && (k->program = pf_program_runner()) != NULL) {
+    if (p->program && (k->program = pf_program_runner(p)) != NULL) {
         k->tail = k->rows;
         k->rows = program_rows;
     }

@@ -583,8 +583,13 @@ pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
  * item's address) are off[]: 64-byte destination chunks, each the OR of up
  * to two vpermt2b over a 128-byte source window.  Built once per plan. */
 
+static int build_shuffle_program(pf_plan *p, const int64_t *off, int64_t items);
+
 int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
 {
+    p->program_shuffle = 0;
+    if (pf_simd_level() < PF_SIMD_AVX512)
+        return pf_simd_level() >= PF_SIMD_AVX2 && build_shuffle_program(p, off, items);
     const int64_t e = p->itemsize, bytes = items * e;
     if (items < 1 || bytes > 256)
         return 0;
@@ -678,7 +683,90 @@ VBMI static void run_program(const pf_plan *p, char *d, const char *s,
     }
 }
 
-pf_program_fn2 pf_program_runner(void) { return run_program; }
+/* ---- byte-shuffle programs (AVX2 level, pshufb) ----------------------------
+ * The programs where the CPU lacks VBMI (see pf_plan): 16-byte chunks from
+ * 16-byte windows.  Whole 16-byte loads need the run's source to span 16
+ * bytes or more; windows start at the lowest byte not yet covered, or
+ * lower, to end inside that span. */
+
+_Static_assert(PF_SHUFFLE_CHUNKS * 16 >= PF_PROGRAM_BYTES, "a chunk per 16 bytes of a run");
+
+static int build_shuffle_program(pf_plan *p, const int64_t *off, int64_t items)
+{
+    const int64_t e = p->itemsize, bytes = items * e;
+    if (items < 1 || bytes < 16 || bytes > PF_PROGRAM_BYTES)
+        return 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int64_t b = 0; b < bytes; b++) {
+        const int64_t src = off[b / e] + b % e;
+        lo = src < lo ? src : lo;
+        hi = src > hi ? src : hi;
+    }
+    if (hi - lo < 15)
+        return 0;
+    const int chunks = (int)((bytes + 15) / 16);
+    for (int c = 0; c < chunks; c++) {
+        const int64_t first = 16 * (int64_t)c < bytes - 16 ? 16 * (int64_t)c : bytes - 16;
+        int64_t *base = p->shuffle_base[c];
+        int windows = 0;
+        for (;;) {
+            int found = 0;
+            int64_t low = 0;
+            for (int64_t b = first; b < first + 16; b++) {
+                const int64_t src = off[b / e] + b % e;
+                int covered = 0;
+                for (int w = 0; w < windows; w++)
+                    covered |= src >= base[w] && src - base[w] < 16;
+                if (!covered && (!found || src < low)) {
+                    low = src;
+                    found = 1;
+                }
+            }
+            if (!found)
+                break;
+            if (windows == PF_SHUFFLE_WINDOWS)
+                return 0; /* too spread out */
+            base[windows++] = low < hi - 15 ? low : hi - 15;
+        }
+        memset(p->shuffle_index[c], 0x80, sizeof p->shuffle_index[c]); /* pshufb: zero */
+        for (int64_t b = first; b < first + 16; b++) {
+            const int64_t src = off[b / e] + b % e;
+            int w = 0;
+            while (!(src >= base[w] && src - base[w] < 16))
+                w++;
+            p->shuffle_index[c][w][b - first] = (uint8_t)(src - base[w]);
+        }
+        p->shuffle_windows[c] = windows;
+    }
+    p->program_chunks = chunks;
+    p->program_items = items;
+    p->program_shuffle = 1;
+    return 1;
+}
+
+/* `groups` runs of a shuffle program, as run_program. */
+__attribute__((target("avx2"))) static void run_shuffle_program(
+    const pf_plan *p, char *d, const char *s, int64_t groups, int64_t s_step, int64_t d_step)
+{
+    const int chunks = p->program_chunks;
+    const int64_t bytes = p->program_items * p->itemsize;
+    for (int64_t g = 0; g < groups; g++, s += s_step, d += d_step) {
+        for (int c = 0; c < chunks; c++) {
+            const int64_t first = 16 * (int64_t)c < bytes - 16 ? 16 * (int64_t)c : bytes - 16;
+            __m128i acc = _mm_shuffle_epi8(LOADU(s + p->shuffle_base[c][0]),
+                                           LOADU(p->shuffle_index[c][0]));
+            for (int w = 1; w < p->shuffle_windows[c]; w++)
+                acc = _mm_or_si128(acc, _mm_shuffle_epi8(LOADU(s + p->shuffle_base[c][w]),
+                                                         LOADU(p->shuffle_index[c][w])));
+            STOREU(d + first, acc);
+        }
+    }
+}
+
+pf_program_fn2 pf_program_runner(const pf_plan *p)
+{
+    return p->program_shuffle ? run_shuffle_program : run_program;
+}
 
 void pf_stream_copy(char *dst, const char *src, int64_t n)
 {
@@ -811,6 +899,10 @@ int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
     return 0;
 }
 
-pf_program_fn2 pf_program_runner(void) { return NULL; }
+pf_program_fn2 pf_program_runner(const pf_plan *p)
+{
+    (void)p;
+    return NULL;
+}
 
 #endif

@@ -259,8 +259,17 @@ static void choose_kernel(pf_plan *p)
     /* Contiguous rows: inline moves do rows of 16 bytes and more as well
      * (measured: 40-byte float32 rows, 0.45 of memcpy by moves, 0.18 by a
      * program; tiny copies also pay the program's planning). */
-    const int64_t short_limit = s_last == e ? PF_SHORT_RUN_BYTES : PF_SHORT_ROW_BYTES;
-    if (pf_simd_level() >= PF_SIMD_AVX512
+    const int level = pf_simd_level();
+    /* Without VBMI, byte shuffles (16-byte windows) pay only on items of 1
+     * and 2 bytes, runs under PF_SHUFFLE_RUN_BYTES, and blocks that neither
+     * register blocks nor reversing shuffles take, nor an offset table of
+     * a larger block (see PF_SHUFFLE_RUN_BYTES). */
+    const int shuffles = level == PF_SIMD_AVX2 && e <= 2
+                         && !(t0 >= 0 && micro_for_axes(p, t0).fn != NULL)
+                         && !(s_last == -e && pf_reverse_for(e, level));
+    const int64_t short_limit = s_last != e ? PF_SHORT_ROW_BYTES
+                                : shuffles ? PF_SHUFFLE_RUN_BYTES : PF_SHORT_RUN_BYTES;
+    if ((level >= PF_SIMD_AVX512 || shuffles)
             && (p->shape[last] * e < short_limit || (t0 >= kb0 && s_last != e))) {
         /* Short rows, tiny transposes: a byte-permute program moves several
          * blocks per run; the largest block whose program builds. */
@@ -268,6 +277,8 @@ static void choose_kernel(pf_plan *p)
         for (int kb = kb0; kb <= last; kb++) {
             if (kb > t0 && t0 >= kb0 && p->shape[last] * e >= short_limit)
                 break; /* the block no longer holds the transpose */
+            if (shuffles && kb > kb0 && table)
+                break; /* see PF_SHUFFLE_RUN_BYTES */
             /* A smaller block than the offset table's must move many
              * items per run to beat its one move per item (measured,
              * seeds 11, 777 and 4669, against the table: runs of 8 float32
@@ -277,9 +288,9 @@ static void choose_kernel(pf_plan *p)
             if (try_block_program(p, kb, min_items)) {
                 p->kernel = PF_KERNEL_BLOCK;
                 p->block_axis = kb;
-                p->simd = PF_SIMD_AVX512;
-                snprintf(p->inner, sizeof p->inner,
-                         "byte-permute program, %lld block(s) per run",
+                p->simd = p->program_shuffle ? PF_SIMD_AVX2 : PF_SIMD_AVX512;
+                snprintf(p->inner, sizeof p->inner, "byte-%s program, %lld block(s) per run",
+                         p->program_shuffle ? "shuffle" : "permute",
                          (long long)p->program_rows);
                 return;
             }

@@ -14,6 +14,11 @@
 #define PF_MAX_DIMS 64
 /* The most elements of one small block (kernel "block"). */
 #define PF_BLOCK_MAX 256
+/* Byte-shuffle programs (pshufb, AVX2 level): at most this many 16-byte
+ * destination chunks per run, each from at most PF_SHUFFLE_WINDOWS 16-byte
+ * source windows. */
+#define PF_SHUFFLE_CHUNKS 16
+#define PF_SHUFFLE_WINDOWS 4
 /* The most threads one copy uses. */
 #define PF_MAX_THREADS 256
 
@@ -145,6 +150,15 @@ typedef struct {
     uint64_t program_store[4];       /* bytes stored of the chunk */
     int64_t program_dst[4];          /* chunk start in the destination */
     uint8_t program_index[4][2][64]; /* vpermt2b indices */
+    /* ... or, where the CPU has AVX2 but not VBMI (program_shuffle 1), each
+     * 16-byte destination chunk (the last one overlapping the one before)
+     * is the OR of up to PF_SHUFFLE_WINDOWS 16-byte source windows through
+     * pshufb; the windows lie between the run's lowest and highest source
+     * byte, inside the view's memory. */
+    int program_shuffle;
+    int shuffle_windows[PF_SHUFFLE_CHUNKS];
+    int64_t shuffle_base[PF_SHUFFLE_CHUNKS][PF_SHUFFLE_WINDOWS];
+    uint8_t shuffle_index[PF_SHUFFLE_CHUNKS][PF_SHUFFLE_WINDOWS][16];
     int64_t block_offsets[256];  /* block: source byte offset of element j
                                     of a block (PF_BLOCK_MAX of them) */
 } pf_plan;

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pyflat
-from fuzz_layouts import check_layout, fitted, natural_strides, settings_to_run
+from fuzz_layouts import (check_layout, fitted, make_source, make_view, natural_strides,
+                          settings_to_run)
 from pyflat import _kernel
 from pyflat._pyflat import lib
 from variants import VARIANTS, forced
@@ -119,9 +120,15 @@ def test_tall_transposes_tile_against_all_planes():
 
 def test_short_runs_are_items():
     """Contiguous runs of at most 32 bytes are items of their own (the
-    innermost axis folded in), so that the other kernels see the layout."""
+    innermost axis folded in), so that the other kernels see the layout
+    (at the SSE2 level: at AVX2 and above, byte shuffles or permutes take
+    runs of 3 uint16)."""
     a = REPRODUCERS["short_runs_permuted"][0]()
-    plan = pyflat.explain(a, start_dim=0)
+    previous = lib.pf_force_simd(lib.PF_SIMD_SSE2)
+    try:
+        plan = pyflat.explain(a, start_dim=0)
+    finally:
+        lib.pf_force_simd(previous)
     assert plan.kernel == "block" and "6-byte items, contiguous runs as items" in plan.inner
     assert plan.shape == (3000, 5, 6, 5) and plan.dst_strides[-1] == 6
     assert pyflat.flatten(a, 0).tobytes() == np.ascontiguousarray(a).tobytes()
@@ -212,6 +219,32 @@ def test_groups_of_short_rows(kernel, index):
     for threads in (1, 2):
         result = pyflat.flatten(view, 0, num_threads=threads)
         assert result.tobytes() == np.ascontiguousarray(view).tobytes()
+
+
+@pytest.mark.parametrize("shape, strides, e", [
+    ((2000, 3, 4), (-12, 1, 3), 1),    # 4x3 bytes a sample, samples reversed (fuzz 8128 #270)
+    ((3000, 6, 11), (12, 1, 0), 1),    # a broadcast axis (fuzz 8128 #116)
+    ((5001, 3), (5, 1), 1),            # runs of 3 bytes
+    ((3001, 7, 3), (150, 18, 2), 2),   # runs of 3 uint16 (tuning seed 12 #110)
+])
+def test_byte_shuffle_programs(shape, strides, e):
+    """Without VBMI, tiny blocks and short runs of 1- and 2-byte items go by
+    pshufb programs whose 16-byte loads stay inside the view's memory: the
+    plan says so at the AVX2 level where the CPU has it, and the bytes are
+    exact at every level (views in buffers that end where they do, for the
+    sanitizer build)."""
+    layout = fitted(shape, strides, e)
+    found = check_layout(layout, np.random.default_rng(e), SETTINGS)
+    assert not found, "\n".join(map(str, found))
+    view = make_view(layout, make_source(layout, np.random.default_rng(0)))
+    previous = lib.pf_force_simd(lib.PF_SIMD_AVX2)
+    try:
+        plan = pyflat.explain(view, start_dim=0, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    assert ("byte-shuffle program" in plan.inner) == (plan.simd == "avx2")
+    cpu = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
+    assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
 
 
 def test_reversed_inner_axis_is_a_reverse_kernel():

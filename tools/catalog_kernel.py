@@ -5,20 +5,12 @@ build of pyflat (it only needs pyflat._kernel.copy_into).
     PYTHONPATH=<build> python tools/catalog_kernel.py [--threads T] [--reps N]
 """
 import argparse
-import importlib.util
-import os
 import time
 
 import numpy as np
 
 from pyflat import _kernel
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location(
-    "cases", os.path.join(HERE, "..", "pyflat", "bench", "cases.py"))
-cases = importlib.util.module_from_spec(spec)
-import sys; sys.modules["cases"] = cases
-spec.loader.exec_module(cases)
+from pyflat.bench import cases
 
 
 def main():
