@@ -149,6 +149,14 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * float32 8x8 1.2x faster). */
 #define PF_TINY_BLOCK_BYTES 512
 #define PF_TABLE_BLOCK_BYTES 64
+/* ... but blocks whose last axis has this many items or more, with no
+ * register block, go by the gather: a loop at a constant step, without the
+ * table's load per item (measured, kernel against numpy, two runs: the 7
+ * such layouts of tuning seeds 11, 12, 13 and 777, 1.08x by geometric mean,
+ * 4 of them from under numpy's speed to 0.99x-1.10x; fuzz 5150 #8, int16
+ * rows of 85 items at step 18, 1.12x; with 12 items or more, the 20 more
+ * layouts with rows of 12 to 31 items 0.94x). */
+#define PF_TABLE_MAX_ROW_ITEMS 32
 
 /* Without VBMI, byte-shuffle programs (pshufb over 16-byte windows) take
  * contiguous runs shorter than this (see choose_kernel; measured on the 76

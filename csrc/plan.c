@@ -243,6 +243,8 @@ static int table_block_fits(const pf_plan *p, int kb, int t)
     const int tiny = block_bytes <= PF_TABLE_BLOCK_BYTES
                      || (block_bytes <= PF_TINY_BLOCK_BYTES && !whole);
     const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
+    if (micro.fn == NULL && p->shape[last] >= PF_TABLE_MAX_ROW_ITEMS)
+        return 0; /* rows at a constant step: the gather's item loop */
     return (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row));
 }
 

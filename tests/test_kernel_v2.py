@@ -247,6 +247,20 @@ def test_byte_shuffle_programs(shape, strides, e):
     assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
 
 
+@pytest.mark.parametrize("cols, kernel", [(85, "gather"), (20, "block")])
+def test_long_strided_rows_are_gathers(cols, kernel):
+    """A tiny transpose (3 rows read backwards) whose rows are long, at a
+    constant step (fuzz 5150 #8: 85 int16 items 18 bytes apart): the
+    gather's loop, not the offset table's load per item; shorter rows keep
+    the table."""
+    view = random_array((2000, cols, 9), np.int16)[::-1, :, 5:2:-1].transpose(0, 2, 1)
+    plan = pyflat.explain(view, num_threads=1)
+    assert plan.kernel == kernel and plan.shape == (2000, 3, cols)
+    for threads in (1, 2):
+        assert pyflat.flatten(view, num_threads=threads).tobytes() == \
+            np.ascontiguousarray(view).tobytes()
+
+
 def test_reversed_inner_axis_is_a_reverse_kernel():
     plan = pyflat.explain(REPRODUCERS["f32_reversed_inner"][0](), num_threads=1)
     assert plan.kernel == "reverse"
