@@ -176,26 +176,32 @@ ALWAYS_INLINE void copy_item_then_next(char *restrict d, const char *restrict s,
 
 /* ---- row kernels ----------------------------------------------------------- */
 
+/* Contiguous runs of n bytes, in groups (see rows_fn); non-temporal
+ * stores when `stream`. */
+ALWAYS_INLINE void runs_in_groups(char *d, const char *s, int64_t groups, int64_t s_group,
+                                  int64_t count, int64_t s_step, int64_t n, int stream)
+{
+    for (int64_t g = 0; g < groups; g++) {
+        const char *sg = s + g * s_group;
+        for (int64_t i = 0; i < count; i++, d += n) {
+            if (stream)
+                pf_stream_copy(d, sg + i * s_step, n);
+            else
+                copy_run(d, sg + i * s_step, n);
+        }
+    }
+}
+
 static void run_rows(const ctx *k, char *d, const char *s, int64_t groups,
                      int64_t s_group, int64_t count, int64_t s_step, int64_t len)
 {
-    const int64_t n = len * k->e;
-    for (int64_t g = 0; g < groups; g++) {
-        const char *sg = s + g * s_group;
-        for (int64_t i = 0; i < count; i++, d += n)
-            copy_run(d, sg + i * s_step, n);
-    }
+    runs_in_groups(d, s, groups, s_group, count, s_step, len * k->e, 0);
 }
 
 static void stream_rows(const ctx *k, char *d, const char *s, int64_t groups,
                         int64_t s_group, int64_t count, int64_t s_step, int64_t len)
 {
-    const int64_t n = len * k->e;
-    for (int64_t g = 0; g < groups; g++) {
-        const char *sg = s + g * s_group;
-        for (int64_t i = 0; i < count; i++, d += n)
-            pf_stream_copy(d, sg + i * s_step, n);
-    }
+    runs_in_groups(d, s, groups, s_group, count, s_step, len * k->e, 1);
 }
 
 static void simd_rows(const ctx *k, char *d, const char *s, int64_t groups,

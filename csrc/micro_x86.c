@@ -583,6 +583,31 @@ pf_rows_simd_fn pf_reverse_for(int64_t e, int simd)
  * item's address) are off[]: 64-byte destination chunks, each the OR of up
  * to two vpermt2b over a 128-byte source window.  Built once per plan. */
 
+/* Source byte of destination byte b of a run (items at offsets off[]). */
+static int64_t source_byte(const int64_t *off, int64_t e, int64_t b)
+{
+    return off[b / e] + b % e;
+}
+
+/* The lowest source byte of destination bytes [first, first + n) that no
+ * window of `width` bytes at base[0..windows) covers, in *low: 0 if none. */
+static int lowest_uncovered(const int64_t *off, int64_t e, int64_t first, int64_t n,
+                            const int64_t *base, int windows, int64_t width, int64_t *low)
+{
+    int found = 0;
+    for (int64_t b = first; b < first + n; b++) {
+        const int64_t src = source_byte(off, e, b);
+        int covered = 0;
+        for (int w = 0; w < windows; w++)
+            covered |= src >= base[w] && src - base[w] < width;
+        if (!covered && (!found || src < *low)) {
+            *low = src;
+            found = 1;
+        }
+    }
+    return found;
+}
+
 static int build_shuffle_program(pf_plan *p, const int64_t *off, int64_t items);
 
 int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
@@ -607,27 +632,14 @@ int pf_build_program(pf_plan *p, const int64_t *off, int64_t items)
         int windows = 0;
         uint64_t lanes[2] = {0, 0}, load[2][2] = {{0, 0}, {0, 0}};
         /* Windows: the lowest byte not yet covered starts the next one. */
-        for (;;) {
-            int found = 0;
-            int64_t low = 0;
-            for (int64_t b = 0; b < n; b++) {
-                int64_t src = off[(first + b) / e] + (first + b) % e;
-                int covered = 0;
-                for (int w = 0; w < windows; w++)
-                    covered |= src >= base[w] && src - base[w] < 128;
-                if (!covered && (!found || src < low)) {
-                    low = src;
-                    found = 1;
-                }
-            }
-            if (!found)
-                break;
+        int64_t low = 0;
+        while (lowest_uncovered(off, e, first, n, base, windows, 128, &low)) {
             if (windows == 2)
                 return 0; /* too spread out for two windows */
             base[windows++] = low;
         }
         for (int64_t b = 0; b < n; b++) {
-            int64_t src = off[(first + b) / e] + (first + b) % e;
+            int64_t src = source_byte(off, e, first + b);
             int w = src >= base[0] && src - base[0] < 128 ? 0 : 1;
             int64_t at = src - base[w];
             lanes[w] |= (uint64_t)1 << b;
@@ -698,7 +710,7 @@ static int build_shuffle_program(pf_plan *p, const int64_t *off, int64_t items)
         return 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (int64_t b = 0; b < bytes; b++) {
-        const int64_t src = off[b / e] + b % e;
+        const int64_t src = source_byte(off, e, b);
         lo = src < lo ? src : lo;
         hi = src > hi ? src : hi;
     }
@@ -709,28 +721,15 @@ static int build_shuffle_program(pf_plan *p, const int64_t *off, int64_t items)
         const int64_t first = 16 * (int64_t)c < bytes - 16 ? 16 * (int64_t)c : bytes - 16;
         int64_t *base = p->shuffle_base[c];
         int windows = 0;
-        for (;;) {
-            int found = 0;
-            int64_t low = 0;
-            for (int64_t b = first; b < first + 16; b++) {
-                const int64_t src = off[b / e] + b % e;
-                int covered = 0;
-                for (int w = 0; w < windows; w++)
-                    covered |= src >= base[w] && src - base[w] < 16;
-                if (!covered && (!found || src < low)) {
-                    low = src;
-                    found = 1;
-                }
-            }
-            if (!found)
-                break;
+        int64_t low = 0;
+        while (lowest_uncovered(off, e, first, 16, base, windows, 16, &low)) {
             if (windows == PF_SHUFFLE_WINDOWS)
                 return 0; /* too spread out */
             base[windows++] = low < hi - 15 ? low : hi - 15;
         }
         memset(p->shuffle_index[c], 0x80, sizeof p->shuffle_index[c]); /* pshufb: zero */
         for (int64_t b = first; b < first + 16; b++) {
-            const int64_t src = off[b / e] + b % e;
+            const int64_t src = source_byte(off, e, b);
             int w = 0;
             while (!(src >= base[w] && src - base[w] < 16))
                 w++;
