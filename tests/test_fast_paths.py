@@ -40,6 +40,9 @@ def layouts():
     yield "tabular_slice", rng.random((128, 20, 8))[:, :, :6], "channels_last"
     yield "one_d_strided", rng.random(64)[::2], "channels_last"
     yield "big_transpose", rng.random((64, 3, 32, 32)), "channels_first"  # 1.5 MiB
+    yield "big_rows", rng.random((64, 3, 40, 40))[..., 1:], "channels_last"  # 2.3 MiB
+    yield "big_object_cf", np.arange(40 * 3 * 40 * 40).astype(object).reshape(40, 3, 40, 40), \
+        "channels_first"  # 1.5 MiB of pointers: numpy's copy
     yield "object_cf", np.array(list(range(2 * 3 * 4 * 4)), dtype=object).reshape(2, 3, 4, 4), \
         "channels_first"
 
