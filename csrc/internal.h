@@ -148,6 +148,9 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * 128-byte block 0.54x -> 1.44x numpy's speed, float64 24x2 3.3x faster,
  * float32 8x8 1.2x faster). */
 #define PF_TINY_BLOCK_BYTES 512
+/* Transposes of at most this many items (rows x columns) inside a block
+ * of PF_BLOCK_MAX go by its offset table whatever their itemsize. */
+#define PF_TINY_TILE_ITEMS 64
 #define PF_TABLE_BLOCK_BYTES 64
 /* ... but blocks whose last axis has this many items or more, with no
  * register block, go by the gather: a loop at a constant step, without the

@@ -168,6 +168,27 @@ def test_small_blocks_of_wide_items_take_the_table(name, simd):
     assert result.tobytes() == reference(a, data_format).tobytes()
 
 
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2, lib.PF_SIMD_AVX512])
+@pytest.mark.parametrize("dtype, tile", [("<U2", (3, 2)), (np.float64, (4, 4)),
+                                         (np.complex64, (9, 7)), (np.int32, (8, 8))])
+def test_tiny_tiles_take_the_table(dtype, tile, simd):
+    """A transpose whose tile (rows x columns) holds at most
+    PF_TINY_TILE_ITEMS items, inside a block of PF_BLOCK_MAX, goes by the
+    block's offset table, even where register blocks fit: its tiles would be
+    one unit of a few items each (fuzz 5150 #34 made 1.3 million)."""
+    rows, cols = tile
+    middle = min(12, 256 // (rows * cols))  # blocks of 576 to 2016 bytes
+    a = random_array((500, cols, middle, rows), dtype).transpose(0, 2, 3, 1)[:, ::-1]
+    previous = lib.pf_force_simd(simd)
+    try:
+        plan = pyflat.explain(a, num_threads=1)
+        result = pyflat.batch_flatten(a, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    assert (plan.kernel, plan.row_elems) == ("block", middle * rows * cols)
+    assert result.tobytes() == reference(a, "channels_last").tobytes()
+
+
 @pytest.mark.parametrize("dtype, rows, block_rows", [
     (np.uint8, 96, 32), (np.uint8, 64, 32), (np.uint8, 42, 16),
     (np.int16, 48, 16), (np.int16, 16, 16), (np.int16, 20, 8)])
