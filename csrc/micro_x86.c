@@ -769,7 +769,7 @@ pf_program_fn2 pf_program_runner(const pf_plan *p)
 
 void pf_stream_copy(char *dst, const char *src, int64_t n)
 {
-    int64_t head = (int64_t)(-(uintptr_t)dst & 15); /* to 16-byte alignment */
+    int64_t head = (int64_t)(-(uintptr_t)dst & 63); /* to a line: whole lines only */
     if (head > n)
         head = n;
     memcpy(dst, src, (size_t)head);
@@ -782,8 +782,6 @@ void pf_stream_copy(char *dst, const char *src, int64_t n)
         _mm_stream_si128((__m128i *)(void *)(dst + 32), c);
         _mm_stream_si128((__m128i *)(void *)(dst + 48), d);
     }
-    for (; n >= 16; n -= 16, dst += 16, src += 16)
-        _mm_stream_si128((__m128i *)(void *)dst, LOADU(src));
     memcpy(dst, src, (size_t)n);
 }
 

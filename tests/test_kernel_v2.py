@@ -380,3 +380,18 @@ def test_broadcast_rows_of_one_byte(length):
         finally:
             lib.pf_force_simd(previous)
         assert out.tobytes() == np.ascontiguousarray(view).tobytes()
+
+
+@pytest.mark.parametrize("run, rows, streams", [(1030, 8200, True), (1000, 8500, False),
+                                                (1030, 8000, False)])
+def test_long_runs_of_large_outputs_stream(run, rows, streams):
+    """Row copies of contiguous runs of PF_STREAMING_MIN_RUN (1 KiB) bytes
+    and more, into outputs of PF_STREAMING_MIN_BYTES (8 MiB) and more, use
+    streaming stores; shorter runs and smaller outputs do not.  The bytes
+    are numpy's either way, at any alignment of the runs."""
+    base = random_array((rows, run + 3), np.uint8)
+    view = base[:, 3:]
+    plan = pyflat.explain(view, num_threads=1)
+    assert plan.kernel == "memcpy" and plan.streaming == streams
+    assert (view.nbytes >= 8 << 20 and run >= 1024) == streams
+    assert pyflat.batch_flatten(view, num_threads=1).tobytes() == view.tobytes()
