@@ -58,8 +58,9 @@
  * 16 MB of it ours): the 21 such layouts of tuning seeds 11, 12, 13 and
  * 777 (outputs of 8 to 63 MB, runs of 1 KiB and more), median of three
  * runs: 1.33x faster by geometric mean, up to 2.5x, 3 slower by 5 to 15%;
- * runs from 4 KiB only: 1.25x.  Runs under 1 KiB staged through an L1
- * buffer: 0.88 to 0.91x (the extra pass costs what the saved reads gain).
+ * runs from 4 KiB only: 1.25x.  Every row kernel streaming through an
+ * 8 KiB buffer in L1 (gathers, blocks, short runs), on tuning seed 11:
+ * 0.82 to 0.91x (the extra pass costs more than the saved reads).
  * An earlier machine (session 5) measured 1.05x on 34 MB of 8 KiB rows. */
 #define PF_STREAMING_MIN_BYTES ((int64_t)8 << 20)
 #define PF_STREAMING_MIN_RUN 1024
@@ -155,9 +156,6 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * 128-byte block 0.54x -> 1.44x numpy's speed, float64 24x2 3.3x faster,
  * float32 8x8 1.2x faster). */
 #define PF_TINY_BLOCK_BYTES 512
-/* Transposes of at most this many items (rows x columns) inside a block
- * of PF_BLOCK_MAX go by its offset table whatever their itemsize. */
-#define PF_TINY_TILE_ITEMS 64
 #define PF_TABLE_BLOCK_BYTES 64
 /* ... but blocks whose last axis has this many items or more, with no
  * register block, go by the gather: a loop at a constant step, without the
@@ -167,6 +165,10 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * rows of 85 items at step 18, 1.12x; with 12 items or more, the 20 more
  * layouts with rows of 12 to 31 items 0.94x). */
 #define PF_TABLE_MAX_ROW_ITEMS 32
+/* Transposes of at most this many items (rows x columns) inside a block
+ * of PF_BLOCK_MAX go by its offset table whatever their itemsize and block
+ * size: their tiles would be units of a few items each. */
+#define PF_TINY_TILE_ITEMS 64
 
 /* Without VBMI, byte-shuffle programs (pshufb over 16-byte windows) take
  * contiguous runs shorter than this (see choose_kernel; measured on the 76

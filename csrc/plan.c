@@ -6,7 +6,6 @@
  */
 #include "pyflat.h"
 #include "internal.h"
-#include <stdlib.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -246,8 +245,9 @@ static int table_block_fits(const pf_plan *p, int kb, int t)
     const int short_row = p->shape[last] * e <= PF_SHORT_ROW_BYTES;
     /* A transpose of a tiny tile in the block: its tiles would be units of
      * a few items each, a call and an odometer step apiece (measured on
-     * the 5 such layouts of the tuning seeds and fuzz 5150 #34, median of
-     * two runs: 1.2x to 3x faster, 0.88x -> 2.7x numpy's speed on #34). */
+     * the 3 layouts of the tuning seeds whose plan this changes, and fuzz
+     * 5150 #34, median of two runs: 1.3x to 3x faster; #34 went from 0.88x
+     * to 2.7x numpy's speed). */
     if (t >= kb && p->shape[t] * p->shape[last] <= PF_TINY_TILE_ITEMS)
         return 1;
     if (micro.fn == NULL && p->shape[last] >= PF_TABLE_MAX_ROW_ITEMS)
