@@ -32,7 +32,7 @@ DTYPES = [np.float64, np.float32, np.uint8, np.int16, np.complex64,
 @pytest.fixture(scope="module")
 def client():
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None, host="127.0.0.1") as cluster, \
+                      dashboard_address=":0", host="127.0.0.1") as cluster, \
             Client(cluster) as client:
         yield client
 
