@@ -40,5 +40,5 @@ for index in map(int, sys.argv[2:]):
     assert out.tobytes() == np.ascontiguousarray(view).tobytes()
     print(f"#{index}: {view.dtype} {view.shape} {view.strides}: kernel {tm / tk:.3f} of memcpy, "
           f"numpy {tm / tn:.3f} of memcpy (both into a touched out), {view.nbytes / 2**20:.1f} MB; "
-          f"end to end: pyflat {tp * 1e6:.0f} us, numpy {te * 1e6:.0f} us")
+          f"kernel {tk * 1e6:.0f} us, memcpy {tm * 1e6:.0f} us, numpy {tn * 1e6:.0f} us; end to end: pyflat {tp * 1e6:.0f} us, numpy {te * 1e6:.0f} us")
     print(pyflat.explain(view, start_dim=0, num_threads=1))
