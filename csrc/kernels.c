@@ -318,6 +318,28 @@ ALWAYS_INLINE void block_rows(char *restrict d, const char *restrict s,
     }
 }
 
+/* Block rows, each after asking for the source lines of the row
+ * prefetch_rows ahead (in this group, else the next one's): addresses
+ * formed as integers, since that row may lie past the view, where a
+ * prefetch is harmless but pointer arithmetic is not defined. */
+ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const char *restrict s,
+                                         int64_t groups, int64_t s_group, int64_t count,
+                                         int64_t s_step, int64_t len, int64_t e)
+{
+    const pf_plan *p = k->p;
+    for (int64_t g = 0; g < groups; g++, s += s_group) {
+        for (int64_t i = 0; i < count; i++, d += len * e) {
+            const int64_t ahead = i + p->prefetch_rows;
+            const int64_t step = ahead < count ? ahead * s_step
+                                               : s_group + (ahead - count) * s_step;
+            const uintptr_t row = (uintptr_t)s + (uintptr_t)step;
+            for (int64_t l = 0; l < p->prefetch_lines; l++)
+                __builtin_prefetch((const char *)(row + (uintptr_t)p->prefetch_offsets[l]), 0, 3);
+            block_rows(d, s + i * s_step, 1, 0, len, k->off, e);
+        }
+    }
+}
+
 ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
                               int64_t rows, int64_t cols, int64_t d_row,
                               int64_t s_row, int64_t s_col, int64_t e)
@@ -339,6 +361,10 @@ ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
                           int64_t s_group, int64_t count, int64_t s_step,      \
                           int64_t len)                                         \
     {                                                                          \
+        if (k->p->prefetch_rows > 0) {                                         \
+            prefetched_block_rows(k, d, s, groups, s_group, count, s_step, len, E); \
+            return;                                                            \
+        }                                                                      \
         for (int64_t g = 0; g < groups; g++, d += count * len * E, s += s_group) \
             block_rows(d, s, count, s_step, len, k->off, E);                   \
     }                                                                          \

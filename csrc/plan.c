@@ -22,6 +22,9 @@ static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
 
 _Static_assert(PF_BLOCK_MAX == sizeof(((pf_plan *)0)->block_offsets) / sizeof(int64_t),
                "the plan holds PF_BLOCK_MAX block offsets");
+_Static_assert(PF_PREFETCH_LINES_MAX
+                   == sizeof(((pf_plan *)0)->prefetch_offsets) / sizeof(int64_t),
+               "the plan holds PF_PREFETCH_LINES_MAX prefetch offsets");
 
 /* Axes of size 1 never move the pointer: drop them.  Returns the new ndim. */
 static int drop_unit_axes(int ndim, const int64_t *shape, const int64_t *strides,
@@ -486,6 +489,44 @@ static void choose_row_chunks(pf_plan *p)
     }
 }
 
+/* a / 64 rounded down (offsets may be negative). */
+static int64_t line_of(int64_t offset) { return offset >= 0 ? offset / 64 : -((63 - offset) / 64); }
+
+/* Block rows: the source lines of a row ahead are prefetched (see
+ * PF_PREFETCH_BLOCK_MIN_BYTES), each line of the block's items once. */
+static void choose_block_prefetch(pf_plan *p)
+{
+    if (p->kernel != PF_KERNEL_BLOCK || p->program || p->row_elems < PF_PREFETCH_BLOCK_MIN_ITEMS)
+        return;
+    int64_t span = p->itemsize; /* the source's extent (fits: pf_plan_make) */
+    for (int d = 0; d < p->ndim; d++)
+        span += (p->shape[d] - 1) * abs64(p->src_strides[d]);
+    if (span < PF_PREFETCH_BLOCK_MIN_BYTES - p->nbytes)
+        return;
+    int64_t lines = 0;
+    for (int64_t j = 0; j < p->row_elems; j++) {
+        const int64_t first = line_of(p->block_offsets[j]);
+        const int64_t last = line_of(p->block_offsets[j] + p->itemsize - 1);
+        for (int64_t line = first; line <= last; line++) {
+            int64_t seen = 0;
+            while (seen < lines && p->prefetch_offsets[seen] != line * 64)
+                seen++;
+            if (seen < lines)
+                continue;
+            if (lines == PF_PREFETCH_LINES_MAX)
+                return;
+            p->prefetch_offsets[lines++] = line * 64;
+        }
+    }
+    if (lines < PF_PREFETCH_LINES_MIN)
+        return;
+    p->prefetch_lines = lines;
+    p->prefetch_rows = ceil_div(PF_PREFETCH_AHEAD_LINES, lines);
+    const size_t used = strlen(p->inner);
+    snprintf(p->inner + used, sizeof p->inner - used, ", prefetch %lld row(s) ahead",
+             (long long)p->prefetch_rows);
+}
+
 /* Transposes against the axes block_axis.. (planes): a unit is one tile
  * of at most tile_rows rows x tile_cols planes, for one index of the other
  * axes: destination runs of PF_PLANE_RUN_BYTES, and as many rows as make
@@ -628,6 +669,7 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
         choose_tile_chunks(p);
     else
         choose_row_chunks(p);
+    choose_block_prefetch(p);
     p->streaming = p->kernel == PF_KERNEL_MEMCPY
                    && p->shape[p->cols_axis] * p->itemsize >= PF_STREAMING_MIN_RUN
                    && pf_use_streaming(p->nbytes);

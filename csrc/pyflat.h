@@ -161,6 +161,12 @@ typedef struct {
     uint8_t shuffle_index[PF_SHUFFLE_CHUNKS][PF_SHUFFLE_WINDOWS][16];
     int64_t block_offsets[256];  /* block: source byte offset of element j
                                     of a block (PF_BLOCK_MAX of them) */
+    /* Block rows: while copying a row, the source lines of the row
+     * prefetch_rows ahead are asked for (0: none), prefetch_lines of them
+     * at these offsets from its start (PF_PREFETCH_LINES_MAX at most). */
+    int64_t prefetch_rows;
+    int64_t prefetch_lines;
+    int64_t prefetch_offsets[64];
 } pf_plan;
 
 /* Plan a copy of the view (shape, src_strides in bytes, itemsize) into a

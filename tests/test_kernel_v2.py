@@ -395,3 +395,30 @@ def test_long_runs_of_large_outputs_stream(run, rows, streams):
     assert plan.kernel == "memcpy" and plan.streaming == streams
     assert (view.nbytes >= 8 << 20 and run >= 1024) == streams
     assert pyflat.batch_flatten(view, num_threads=1).tobytes() == view.tobytes()
+
+
+@pytest.mark.parametrize("dtype, shape, perm, reverse, prefetches", [
+    (np.float32, (12000, 8, 12), (0, 2, 1), False, True),      # 96 items, 6 lines
+    ("V10", (14000, 10, 6), (0, 2, 1), True, True),             # rows backwards
+    (np.int16, (12000, 3, 5, 12), (0, 3, 1, 2), False, True),   # 180 items
+    (np.float32, (6000, 2, 8, 12), (0, 1, 3, 2), False, True),  # 2 rows per group
+    (np.float32, (4000, 8, 12), (0, 2, 1), False, False),       # source and output < 8 MiB
+    (np.float32, (40000, 2, 6), (0, 2, 1), False, False),       # rows of 12 items
+])
+def test_block_rows_prefetch_the_row_ahead(dtype, shape, perm, reverse, prefetches):
+    """Block rows ask for the source lines of a row ahead where the source's
+    extent and the output make PF_PREFETCH_BLOCK_MIN_BYTES (8 MiB) and more
+    and rows hold 16 items and more; the row ahead may lie in the next
+    group of rows, or past the view.  The bytes are numpy's either way."""
+    a = random_array(shape, dtype).transpose(perm)
+    if reverse:
+        a = a[:, :, ::-1]
+    plan = _kernel.make_plan(a, 1)
+    assert _kernel.kernel_name(plan.kernel) == "block" and plan.program == 0
+    assert (plan.prefetch_rows > 0) == prefetches
+    extent = a.itemsize + sum((n - 1) * abs(s) for n, s in zip(a.shape, a.strides))
+    assert prefetches == (extent + a.nbytes >= 8 << 20 and plan.row_elems >= 16)
+    if prefetches:
+        assert 4 <= plan.prefetch_lines <= 64
+        assert f"prefetch {plan.prefetch_rows} row(s) ahead" in str(pyflat.explain(a, num_threads=1))
+    assert pyflat.batch_flatten(a, num_threads=1).tobytes() == reference(a, "channels_last").tobytes()
