@@ -301,6 +301,42 @@ static pf_micro_fn interleave_for(int64_t k, int64_t e)
     return NULL;
 }
 
+/* ---- 9 to 15 one-byte columns: the 16x16 byte network ------------------
+ * (the missing columns zero); each destination row, K bytes, is two 8-byte
+ * stores that overlap, so that nothing outside the block is written. */
+#define NARROW_E1(K)                                                           \
+    static void sse2_narrow##K##_e1(char *dst, const char *src, int64_t d_row, \
+                                    int64_t s_col, int64_t blocks,             \
+                                    int64_t d_block, int64_t s_block)          \
+    {                                                                          \
+        for (int64_t b = 0; b < blocks; b++, dst += d_block, src += s_block) { \
+            __m128i v[16];                                                     \
+            for (int r = 0; r < 16; r++)                                       \
+                v[r] = r < (K) ? LOADU(src + r * s_col) : _mm_setzero_si128(); \
+            UNPACK_PASS(v, 16, _mm_unpacklo_epi8, _mm_unpackhi_epi8);          \
+            UNPACK_PASS(v, 16, _mm_unpacklo_epi16, _mm_unpackhi_epi16);        \
+            UNPACK_PASS(v, 16, _mm_unpacklo_epi32, _mm_unpackhi_epi32);        \
+            UNPACK_PASS(v, 16, _mm_unpacklo_epi64, _mm_unpackhi_epi64);        \
+            for (int i = 0; i < 16; i++) {                                     \
+                char *row = dst + bitrev16[i] * d_row;                         \
+                _mm_storel_epi64((__m128i *)(void *)row, v[i]);                \
+                _mm_storel_epi64((__m128i *)(void *)(row + (K) - 8),           \
+                                 _mm_srli_si128(v[i], (K) - 8));               \
+            }                                                                  \
+        }                                                                      \
+    }
+NARROW_E1(9) NARROW_E1(10) NARROW_E1(11) NARROW_E1(12) NARROW_E1(13) NARROW_E1(14)
+NARROW_E1(15)
+#undef NARROW_E1
+
+static pf_micro_fn narrow_e1_for(int64_t cols)
+{
+    static const pf_micro_fn fns[] = {sse2_narrow9_e1,  sse2_narrow10_e1, sse2_narrow11_e1,
+                                      sse2_narrow12_e1, sse2_narrow13_e1, sse2_narrow14_e1,
+                                      sse2_narrow15_e1};
+    return cols >= 9 && cols <= 15 ? fns[cols - 9] : NULL;
+}
+
 /* ---- reversed rows: items of 1, 2, 4, 8 or 16 bytes, backwards ---------- */
 
 ALWAYS_INLINE __m128i rev_sse2(__m128i x, int e)
@@ -811,6 +847,10 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t rows, int64_t cols, int64_t d_ro
         if (il && !square_fits)
             return (pf_micro_kernel){il, NULL, 16 / e, cols, PF_SIMD_SSE2};
     }
+    /* 9 to 15 one-byte columns, which no other block fits (measured: 0.12
+     * to 0.21 of memcpy by item moves, 0.54 to 0.56 by these blocks) */
+    if (e == 1 && narrow_e1_for(cols) != NULL)
+        return (pf_micro_kernel){narrow_e1_for(cols), NULL, 16, cols, PF_SIMD_SSE2};
     return square_micro_for(e, rows, cols, simd);
 }
 

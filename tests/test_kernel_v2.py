@@ -5,6 +5,8 @@ every block kernel."""
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -422,3 +424,37 @@ def test_block_rows_prefetch_the_row_ahead(dtype, shape, perm, reverse, prefetch
         assert 4 <= plan.prefetch_lines <= 64
         assert f"prefetch {plan.prefetch_rows} row(s) ahead" in str(pyflat.explain(a, num_threads=1))
     assert pyflat.batch_flatten(a, num_threads=1).tobytes() == reference(a, "channels_last").tobytes()
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
+@pytest.mark.parametrize("cols", range(9, 16))
+@pytest.mark.parametrize("rows, backwards, packed", [
+    (16, False, True), (37, True, True), (300, False, True), (48, False, False),
+    (45, True, False)])
+def test_nine_to_fifteen_byte_columns_take_register_blocks(simd, cols, rows, backwards, packed):
+    """Transposes of 9 to 15 one-byte columns go by 16-row register blocks
+    (the 16x16 byte network, the missing columns zero), their rows read
+    forwards or backwards, written as packed rows or at a larger step; each
+    destination row is two overlapping 8-byte stores, so nothing outside it
+    is written.  Ragged rows: an overlapping block, or item moves.  (x86-64
+    only: SSE2 is its baseline; elsewhere item moves, the same bytes.)"""
+    # (batch, rows, cols): the rows axis contiguous in the source, the
+    # columns far apart; not packed: (batch, rows, 500, cols), the middle
+    # axis read at a step (so that it does not merge) and too long for
+    # planes (500 x cols bytes > PF_PLANE_ROW_BYTES).
+    if packed:
+        a = random_array((3, cols, rows), np.uint8, seed=cols).transpose(0, 2, 1)
+    else:
+        a = random_array((2, cols, 1000, rows), np.uint8, seed=cols)[:, :, ::2].transpose(0, 3, 2, 1)
+    if backwards:
+        a = a[:, ::-1]
+    previous = lib.pf_force_simd(simd)
+    try:
+        plan = _kernel.make_plan(a, 1)
+        result = pyflat.batch_flatten(a, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert _kernel.kernel_name(plan.kernel) == "transpose"
+        assert (plan.micro_rows, plan.micro_cols) == (16, cols)
+    assert result.tobytes() == reference(a, "channels_last").tobytes()
