@@ -5,8 +5,10 @@ shared machine, and a kernel-against-numpy ratio adds numpy's own noise.
 Here each layout's variants run on the same buffers, in the same process,
 in alternating order, best of seven rounds: the noise floor (two identical
 variants) is a few percent per layout.  The variants are environment
-settings that a temporary getenv() hook in the build reads on each call
-(remove the hook before committing):
+settings that a temporary getenv() hook in the build reads (remove the
+hook before committing).  Plans are cached: a hook read while planning must
+also go into the plan cache's key (the settings array of pf_plan_make), or
+every variant runs the first variant's plan.
 
     PYTHONPATH=. python tools/fuzz_inprocess.py LIST 'old:HOOK=0' 'new:' > ab.jsonl
     python tools/fuzz_inprocess.py summary ab.jsonl old
