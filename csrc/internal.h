@@ -54,7 +54,7 @@
 /* Block rows prefetch the source lines of a row ahead: the hardware
  * prefetchers follow streams, not a block's scattered lines repeated at a
  * row step.  Only where the source's extent and the output make
- * PF_PREFETCH_BLOCK_MIN_BYTES and more (less comes from the last-level
+ * PF_PREFETCH_MIN_BYTES and more (less comes from the last-level
  * cache, where the prefetches are only cost), rows of PF_PREFETCH_BLOCK_MIN_ITEMS items and more, whose source
  * spans PF_PREFETCH_LINES_MIN to PF_PREFETCH_LINES_MAX lines; about
  * PF_PREFETCH_AHEAD_LINES lines ahead.  Measured on the 233 layouts of
@@ -62,11 +62,14 @@
  * timed alternately in one process: the 104 it changes 1.17x faster by
  * geometric mean, up to 2.7x; fewer items per row 1.06x (0.5x on rows of
  * 4 items), more lines 0.99x; the 107 others 0.98x (the noise). */
-#define PF_PREFETCH_BLOCK_MIN_BYTES ((int64_t)8 << 20)
+#define PF_PREFETCH_MIN_BYTES ((int64_t)8 << 20)
 #define PF_PREFETCH_BLOCK_MIN_ITEMS 16
 #define PF_PREFETCH_LINES_MIN 4
 #define PF_PREFETCH_LINES_MAX 64
 #define PF_PREFETCH_AHEAD_LINES 32
+/* Tiles of planes by item moves (odd itemsizes) prefetch each plane's line
+ * this many lines of rows ahead (see choose_plane_prefetch in plan.c). */
+#define PF_PREFETCH_PLANE_LINES 4
 
 /* Streaming stores (whole lines, pf_stream_copy) for rows of contiguous
  * runs: they spare the read of each destination line that plain stores

@@ -340,6 +340,25 @@ ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const c
     }
 }
 
+/* The rows of a tile of planes, asking for each plane's source line
+ * prefetch_rows rows ahead once per line of rows (addresses as integers,
+ * as in prefetched_block_rows). */
+ALWAYS_INLINE void prefetched_planes(const ctx *k, char *restrict d, const char *restrict s,
+                                     int64_t rows, int64_t cols, const int64_t *restrict off,
+                                     int64_t e)
+{
+    const int64_t s_row = k->s_row < 0 ? -k->s_row : k->s_row;
+    const int64_t rows_per_line = s_row > 0 && s_row < 64 ? 64 / s_row : 1;
+    for (int64_t i = 0; i < rows; i++) {
+        if (i % rows_per_line == 0) {
+            const uintptr_t row = (uintptr_t)s + (uintptr_t)((i + k->p->prefetch_rows) * k->s_row);
+            for (int64_t j = 0; j < cols; j++)
+                __builtin_prefetch((const char *)(row + (uintptr_t)off[j]), 0, 3);
+        }
+        block_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols, off, e);
+    }
+}
+
 ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
                               int64_t rows, int64_t cols, int64_t d_row,
                               int64_t s_row, int64_t s_col, int64_t e)
@@ -376,6 +395,10 @@ ALWAYS_INLINE void strided_2d(char *restrict d, const char *restrict s,
     static void planes_##N(const ctx *k, char *d, const char *s,              \
                            int64_t rows, int64_t cols, const int64_t *off)     \
     {                                                                          \
+        if (k->p->prefetch_rows > 0) {                                         \
+            prefetched_planes(k, d, s, rows, cols, off, E);                    \
+            return;                                                            \
+        }                                                                      \
         for (int64_t i = 0; i < rows; i++)                                     \
             block_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols, off, E); \
     }

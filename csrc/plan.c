@@ -489,19 +489,25 @@ static void choose_row_chunks(pf_plan *p)
     }
 }
 
+/* Whether the source's extent and the output make PF_PREFETCH_MIN_BYTES
+ * or more: less comes from the last-level cache. */
+static int beyond_the_cache(const pf_plan *p)
+{
+    int64_t span = p->itemsize; /* the source's extent (fits: pf_plan_make) */
+    for (int d = 0; d < p->ndim; d++)
+        span += (p->shape[d] - 1) * abs64(p->src_strides[d]);
+    return span >= PF_PREFETCH_MIN_BYTES - p->nbytes;
+}
+
 /* a / 64 rounded down (offsets may be negative). */
 static int64_t line_of(int64_t offset) { return offset >= 0 ? offset / 64 : -((63 - offset) / 64); }
 
 /* Block rows: the source lines of a row ahead are prefetched (see
- * PF_PREFETCH_BLOCK_MIN_BYTES), each line of the block's items once. */
+ * PF_PREFETCH_MIN_BYTES), each line of the block's items once. */
 static void choose_block_prefetch(pf_plan *p)
 {
-    if (p->kernel != PF_KERNEL_BLOCK || p->program || p->row_elems < PF_PREFETCH_BLOCK_MIN_ITEMS)
-        return;
-    int64_t span = p->itemsize; /* the source's extent (fits: pf_plan_make) */
-    for (int d = 0; d < p->ndim; d++)
-        span += (p->shape[d] - 1) * abs64(p->src_strides[d]);
-    if (span < PF_PREFETCH_BLOCK_MIN_BYTES - p->nbytes)
+    if (p->kernel != PF_KERNEL_BLOCK || p->program || p->row_elems < PF_PREFETCH_BLOCK_MIN_ITEMS
+            || !beyond_the_cache(p))
         return;
     int64_t lines = 0;
     for (int64_t j = 0; j < p->row_elems; j++) {
@@ -524,6 +530,20 @@ static void choose_block_prefetch(pf_plan *p)
     p->prefetch_rows = ceil_div(PF_PREFETCH_AHEAD_LINES, lines);
     const size_t used = strlen(p->inner);
     snprintf(p->inner + used, sizeof p->inner - used, ", prefetch %lld row(s) ahead",
+             (long long)p->prefetch_rows);
+}
+
+/* Tiles of planes by item moves: each row of a tile asks for the planes'
+ * lines PF_PREFETCH_PLANE_LINES lines of rows ahead, where the tile has
+ * PF_PREFETCH_MIN_COLS planes or more (as many source streams). */
+static void choose_plane_prefetch(pf_plan *p)
+{
+    if (p->micro_rows > 0 || p->tile_cols < PF_PREFETCH_MIN_COLS || !beyond_the_cache(p))
+        return;
+    const int64_t s_row = abs64(p->src_strides[p->rows_axis]);
+    p->prefetch_rows = PF_PREFETCH_PLANE_LINES * (s_row > 0 && s_row < 64 ? 64 / s_row : 1);
+    const size_t used = strlen(p->inner);
+    snprintf(p->inner + used, sizeof p->inner - used, ", prefetch %lld rows ahead",
              (long long)p->prefetch_rows);
 }
 
@@ -663,8 +683,10 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
     if (p->kernel == PF_KERNEL_MEMCPY && p->ndim >= 2
             && p->shape[p->ndim - 1] * itemsize <= PF_FIXED_MAX)
         fold_short_runs(p);
-    if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0)
+    if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0) {
         choose_plane_chunks(p);
+        choose_plane_prefetch(p);
+    }
     else if (p->kernel == PF_KERNEL_TRANSPOSE)
         choose_tile_chunks(p);
     else

@@ -163,7 +163,9 @@ typedef struct {
                                     of a block (PF_BLOCK_MAX of them) */
     /* Block rows: while copying a row, the source lines of the row
      * prefetch_rows ahead are asked for (0: none), prefetch_lines of them
-     * at these offsets from its start (PF_PREFETCH_LINES_MAX at most). */
+     * at these offsets from its start (PF_PREFETCH_LINES_MAX at most).
+     * Tiles of planes by item moves: each plane's line prefetch_rows rows
+     * ahead, once per line of rows. */
     int64_t prefetch_rows;
     int64_t prefetch_lines;
     int64_t prefetch_offsets[64];

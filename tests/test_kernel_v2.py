@@ -409,7 +409,7 @@ def test_long_runs_of_large_outputs_stream(run, rows, streams):
 ])
 def test_block_rows_prefetch_the_row_ahead(dtype, shape, perm, reverse, prefetches):
     """Block rows ask for the source lines of a row ahead where the source's
-    extent and the output make PF_PREFETCH_BLOCK_MIN_BYTES (8 MiB) and more
+    extent and the output make PF_PREFETCH_MIN_BYTES (8 MiB) and more
     and rows hold 16 items and more; the row ahead may lie in the next
     group of rows, or past the view.  The bytes are numpy's either way."""
     a = random_array(shape, dtype).transpose(perm)
@@ -458,3 +458,30 @@ def test_nine_to_fifteen_byte_columns_take_register_blocks(simd, cols, rows, bac
         assert _kernel.kernel_name(plan.kernel) == "transpose"
         assert (plan.micro_rows, plan.micro_cols) == (16, cols)
     assert result.tobytes() == reference(a, "channels_last").tobytes()
+
+
+@pytest.mark.parametrize("dtype, shape, reverse, prefetches", [
+    ("V5", (2, 8, 6, 50000), False, True),    # 24 planes of 5-byte items
+    ("V3", (2, 8, 8, 60000), True, True),     # 32 planes, rows backwards
+    ("V12", (2, 8, 6, 20000), False, True),   # tiles of 22 planes, rows of 12 bytes
+    ("V5", (2, 8, 6, 5000), False, False),    # source and output < 8 MiB
+    ("V5", (2, 4, 3, 200000), False, False),  # 6 planes: streams the hardware follows
+])
+def test_tiles_of_planes_prefetch_rows_ahead(dtype, shape, reverse, prefetches):
+    """Transposes against planes by item moves ask for each plane's line
+    PF_PREFETCH_PLANE_LINES lines of rows ahead, once per line of rows, where
+    a tile has PF_PREFETCH_MIN_COLS (16) planes or more and the source's
+    extent and the output make 8 MiB and more; the rows ahead may lie past
+    the view.  The bytes are numpy's either way."""
+    a = random_array(shape, dtype)[:, ::2].transpose(0, 3, 1, 2)  # planes (4 or 2, 6 or 8)
+    if reverse:
+        a = a[:, ::-1]
+    plan = _kernel.make_plan(a, 1)
+    assert _kernel.kernel_name(plan.kernel) == "transpose" and plan.block_axis >= 0
+    assert plan.micro_rows == 0
+    assert (plan.prefetch_rows > 0) == prefetches
+    if prefetches:
+        rows_per_line = max(1, 64 // a.itemsize)
+        assert plan.prefetch_rows == 4 * rows_per_line and plan.tile_cols >= 16
+        assert f"prefetch {plan.prefetch_rows} rows ahead" in str(pyflat.explain(a, num_threads=1))
+    assert pyflat.batch_flatten(a, num_threads=1).tobytes() == reference(a, "channels_last").tobytes()
