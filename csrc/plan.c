@@ -230,7 +230,9 @@ static int table_block_fits(const pf_plan *p, int kb, int t)
 {
     const int last = p->ndim - 1;
     const int64_t e = p->itemsize, s_last = p->src_strides[last];
-    if (kb >= last || s_last == e || (s_last == -e && p->shape[last] > 1))
+    if (kb >= last || s_last == e
+            || (s_last == -e && p->shape[last] > 1
+                && p->shape[last] * e > PF_TABLE_REVERSED_ROW_BYTES))
         return 0; /* runs: the memcpy and reverse kernels */
     const pf_micro_kernel micro = t >= 0 ? micro_for_axes(p, t)
                                          : (pf_micro_kernel){NULL, NULL, 0, 0, PF_SIMD_NONE};
@@ -313,6 +315,12 @@ static void choose_kernel(pf_plan *p)
         snprintf(p->inner, sizeof p->inner, "%s",
                  p->shape[last] * e < PF_MEMCPY_MIN_BYTES ? "overlapping 16-byte moves"
                                                            : "memcpy");
+        return;
+    }
+    if (s_last == -e && p->shape[last] > 1 && table_block_fits(p, kb0, t0)) {
+        p->kernel = PF_KERNEL_BLOCK; /* short reversed rows */
+        p->block_axis = kb0;
+        describe(p, "offset table");
         return;
     }
     if (s_last == -e && p->shape[last] > 1) {

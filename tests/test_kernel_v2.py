@@ -485,3 +485,27 @@ def test_tiles_of_planes_prefetch_rows_ahead(dtype, shape, reverse, prefetches):
         assert plan.prefetch_rows == 4 * rows_per_line and plan.tile_cols >= 16
         assert f"prefetch {plan.prefetch_rows} rows ahead" in str(pyflat.explain(a, num_threads=1))
     assert pyflat.batch_flatten(a, num_threads=1).tobytes() == reference(a, "channels_last").tobytes()
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
+@pytest.mark.parametrize("dtype, items", [(np.int16, 2), (np.int16, 16), (np.int16, 17),
+                                          ("V3", 10), ("V3", 11), (np.float64, 4),
+                                          (np.float64, 5), (np.complex128, 2)])
+def test_short_reversed_rows_take_the_table(dtype, items, simd):
+    """Reversed rows of at most PF_TABLE_REVERSED_ROW_BYTES (32) bytes, in a
+    block the offset table takes, go by the table (fuzz 27182 #31, uint16
+    rows of 2 items: a reverse-kernel call per few rows, 0.02 of the limit);
+    longer ones by the reverse kernel.  The bytes are numpy's either way."""
+    # rows of an axis read at a step: the rows do not merge into one axis
+    a = random_array((2000, 3, 5, items), dtype)[:, :, ::2, ::-1]
+    previous = lib.pf_force_simd(simd)
+    try:
+        plan = pyflat.explain(a, num_threads=1)
+        result = pyflat.batch_flatten(a, num_threads=1)
+    finally:
+        lib.pf_force_simd(previous)
+    short = items * a.itemsize <= 32
+    assert plan.kernel == ("block" if short else "reverse")
+    if short:
+        assert plan.row_elems == 3 * items
+    assert result.tobytes() == reference(a, "channels_last").tobytes()
