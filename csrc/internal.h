@@ -54,14 +54,16 @@
 /* Block rows prefetch the source lines of a row ahead: the hardware
  * prefetchers follow streams, not a block's scattered lines repeated at a
  * row step.  Only where the source's extent and the output make
- * PF_PREFETCH_MIN_BYTES and more (less comes from the last-level
- * cache, where the prefetches are only cost), rows of PF_PREFETCH_BLOCK_MIN_ITEMS items and more, whose source
- * spans PF_PREFETCH_LINES_MIN to PF_PREFETCH_LINES_MAX lines; about
+ * PF_PREFETCH_MIN_BYTES and more (less comes from the last-level cache,
+ * where the prefetches are only cost), for rows of
+ * PF_PREFETCH_BLOCK_MIN_ITEMS items and more whose source spans
+ * PF_PREFETCH_LINES_MIN to PF_PREFETCH_LINES_MAX lines; about
  * PF_PREFETCH_AHEAD_LINES lines ahead.  Measured on the 233 layouts of
- * tuning seeds 11, 12, 13 and 777 with table rows, each layout's variants
- * timed alternately in one process: the 104 it changes 1.17x faster by
- * geometric mean, up to 2.7x; fewer items per row 1.06x (0.5x on rows of
- * 4 items), more lines 0.99x; the 107 others 0.98x (the noise). */
+ * tuning seeds 11, 12, 13 and 777 with table rows, variants alternating in
+ * one process, two runs: the 119 it changes 1.12x faster by geometric
+ * mean, up to 2.7x, 17 slower by 5% in both runs (down to 0.75x); the 114
+ * others 1.00x.  Without the size limit, outputs under 4 MB 0.93-0.96x;
+ * rows of fewer items 1.06x (0.5x on rows of 4 items); more lines 0.99x. */
 #define PF_PREFETCH_MIN_BYTES ((int64_t)8 << 20)
 #define PF_PREFETCH_BLOCK_MIN_ITEMS 16
 #define PF_PREFETCH_LINES_MIN 4

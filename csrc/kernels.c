@@ -320,8 +320,9 @@ ALWAYS_INLINE void block_rows(char *restrict d, const char *restrict s,
 
 /* Block rows, each after asking for the source lines of the row
  * prefetch_rows ahead (in this group, else the next one's): addresses
- * formed as integers, since that row may lie past the view, where a
- * prefetch is harmless but pointer arithmetic is not defined. */
+ * formed as unsigned integers (wrapping, never undefined), since that row
+ * may lie past the view, where a prefetch is harmless but pointer
+ * arithmetic is not defined. */
 ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const char *restrict s,
                                          int64_t groups, int64_t s_group, int64_t count,
                                          int64_t s_step, int64_t len, int64_t e)
@@ -330,9 +331,11 @@ ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const c
     for (int64_t g = 0; g < groups; g++, s += s_group) {
         for (int64_t i = 0; i < count; i++, d += len * e) {
             const int64_t ahead = i + p->prefetch_rows;
-            const int64_t step = ahead < count ? ahead * s_step
-                                               : s_group + (ahead - count) * s_step;
-            const uintptr_t row = (uintptr_t)s + (uintptr_t)step;
+            const uintptr_t step = ahead < count
+                                       ? (uintptr_t)ahead * (uintptr_t)s_step
+                                       : (uintptr_t)s_group
+                                             + (uintptr_t)(ahead - count) * (uintptr_t)s_step;
+            const uintptr_t row = (uintptr_t)s + step;
             for (int64_t l = 0; l < p->prefetch_lines; l++)
                 __builtin_prefetch((const char *)(row + (uintptr_t)p->prefetch_offsets[l]), 0, 3);
             block_rows(d, s + i * s_step, 1, 0, len, k->off, e);
@@ -351,7 +354,8 @@ ALWAYS_INLINE void prefetched_planes(const ctx *k, char *restrict d, const char 
     const int64_t rows_per_line = s_row > 0 && s_row < 64 ? 64 / s_row : 1;
     for (int64_t i = 0; i < rows; i++) {
         if (i % rows_per_line == 0) {
-            const uintptr_t row = (uintptr_t)s + (uintptr_t)((i + k->p->prefetch_rows) * k->s_row);
+            const uintptr_t row = (uintptr_t)s + (uintptr_t)(i + k->p->prefetch_rows)
+                                                     * (uintptr_t)k->s_row;
             for (int64_t j = 0; j < cols; j++)
                 __builtin_prefetch((const char *)(row + (uintptr_t)off[j]), 0, 3);
         }

@@ -694,8 +694,7 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
     if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0) {
         choose_plane_chunks(p);
         choose_plane_prefetch(p);
-    }
-    else if (p->kernel == PF_KERNEL_TRANSPOSE)
+    } else if (p->kernel == PF_KERNEL_TRANSPOSE)
         choose_tile_chunks(p);
     else
         choose_row_chunks(p);
