@@ -5,6 +5,7 @@ every block kernel."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 
 import numpy as np
@@ -27,6 +28,17 @@ def random_array(shape, dtype, seed=0):
     n = int(np.prod(shape)) * dtype.itemsize
     raw = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8)
     return raw.view(dtype).reshape(shape)
+
+
+@contextlib.contextmanager
+def simd_level(simd):
+    """Plans and copies at this SIMD level (a level the CPU lacks is clamped
+    to what it has)."""
+    previous = lib.pf_force_simd(simd)
+    try:
+        yield
+    finally:
+        lib.pf_force_simd(previous)
 
 
 def reference(a, data_format):
@@ -126,11 +138,8 @@ def test_short_runs_are_items():
     (at the SSE2 level: at AVX2 and above, byte shuffles or permutes take
     runs of 3 uint16)."""
     a = REPRODUCERS["short_runs_permuted"][0]()
-    previous = lib.pf_force_simd(lib.PF_SIMD_SSE2)
-    try:
+    with simd_level(lib.PF_SIMD_SSE2):
         plan = pyflat.explain(a, start_dim=0)
-    finally:
-        lib.pf_force_simd(previous)
     assert plan.kernel == "block" and "6-byte items, contiguous runs as items" in plan.inner
     assert plan.shape == (3000, 5, 6, 5) and plan.dst_strides[-1] == 6
     assert pyflat.flatten(a, 0).tobytes() == np.ascontiguousarray(a).tobytes()
@@ -142,11 +151,8 @@ def test_small_programs_do_not_replace_the_table(simd):
     for a smaller block of its last axes (8 items per run here) does not
     replace it, at any SIMD level."""
     a = REPRODUCERS["table_not_small_programs"][0]()
-    previous = lib.pf_force_simd(simd)
-    try:
+    with simd_level(simd):
         plan = pyflat.explain(a, start_dim=0, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     assert (plan.kernel, plan.block_axis, plan.row_elems) == ("block", 1, 7 * 2 * 2 * 4)
     assert "offset table" in plan.inner
 
@@ -159,12 +165,9 @@ def test_small_blocks_of_wide_items_take_the_table(name, simd):
     them whole (those made a unit of 32 bytes per block)."""
     make, data_format = REPRODUCERS[name]
     a = make()
-    previous = lib.pf_force_simd(simd)
-    try:
+    with simd_level(simd):
         plan = pyflat.explain(a, data_format=data_format, num_threads=1)
         result = pyflat.batch_flatten(a, data_format=data_format, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     assert (plan.kernel, plan.row_elems) == ("block", a[0].size)
     assert "offset table" in plan.inner
     assert result.tobytes() == reference(a, data_format).tobytes()
@@ -181,12 +184,9 @@ def test_tiny_tiles_take_the_table(dtype, tile, simd):
     rows, cols = tile
     middle = min(12, 256 // (rows * cols))  # blocks of 576 to 2016 bytes
     a = random_array((500, cols, middle, rows), dtype).transpose(0, 2, 3, 1)[:, ::-1]
-    previous = lib.pf_force_simd(simd)
-    try:
+    with simd_level(simd):
         plan = pyflat.explain(a, num_threads=1)
         result = pyflat.batch_flatten(a, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     assert (plan.kernel, plan.row_elems) == ("block", middle * rows * cols)
     assert result.tobytes() == reference(a, "channels_last").tobytes()
 
@@ -199,13 +199,10 @@ def test_taller_blocks_where_rows_fill_them(dtype, rows, block_rows):
     tall as SSE2's where the rows hold a whole number of them or two or
     more (else ragged rows would go item by item)."""
     view = random_array((40, rows), dtype).T
-    previous = lib.pf_force_simd(lib.PF_SIMD_AVX2)
-    try:
+    with simd_level(lib.PF_SIMD_AVX2):
         plan = _kernel.make_plan(view, 1)
         result = pyflat.flatten(view, 0, num_threads=1)
         float32_plan = _kernel.make_plan(random_array((64, 64), np.float32).T, 1)
-    finally:
-        lib.pf_force_simd(previous)
     if float32_plan.simd != lib.PF_SIMD_AVX2:
         pytest.skip("the CPU has no AVX2")
     assert (plan.micro_rows, plan.micro_cols) == (block_rows, 16 // view.itemsize)
@@ -260,11 +257,8 @@ def test_byte_shuffle_programs(shape, strides, e):
     found = check_layout(layout, np.random.default_rng(e), SETTINGS)
     assert not found, "\n".join(map(str, found))
     view = make_view(layout, make_source(layout, np.random.default_rng(0)))
-    previous = lib.pf_force_simd(lib.PF_SIMD_AVX2)
-    try:
+    with simd_level(lib.PF_SIMD_AVX2):
         plan = pyflat.explain(view, start_dim=0, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     assert ("byte-shuffle program" in plan.inner) == (plan.simd == "avx2")
     cpu = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
     assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
@@ -372,15 +366,12 @@ def test_broadcast_rows_of_one_byte(length):
     column = random_array((3001, 1), np.uint8)
     view = np.broadcast_to(column, (3001, length))
     for simd in (lib.PF_SIMD_NONE, lib.PF_SIMD_AUTO):
-        previous = lib.pf_force_simd(simd)
-        try:
+        with simd_level(simd):
             plan = pyflat.explain(view, num_threads=1)
             if length >= 64:
                 assert plan.kernel == "gather" and "memset" in str(plan)
             out = np.full((3001, length), 7, np.uint8)
             pyflat.batch_flatten(view, out=out, num_threads=1)
-        finally:
-            lib.pf_force_simd(previous)
         assert out.tobytes() == np.ascontiguousarray(view).tobytes()
 
 
@@ -448,12 +439,9 @@ def test_nine_to_fifteen_byte_columns_take_register_blocks(simd, cols, rows, bac
         a = random_array((2, cols, 1000, rows), np.uint8, seed=cols)[:, :, ::2].transpose(0, 3, 2, 1)
     if backwards:
         a = a[:, ::-1]
-    previous = lib.pf_force_simd(simd)
-    try:
+    with simd_level(simd):
         plan = _kernel.make_plan(a, 1)
         result = pyflat.batch_flatten(a, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     if platform.machine() in ("x86_64", "AMD64"):
         assert _kernel.kernel_name(plan.kernel) == "transpose"
         assert (plan.micro_rows, plan.micro_cols) == (16, cols)
@@ -498,12 +486,9 @@ def test_short_reversed_rows_take_the_table(dtype, items, simd):
     longer ones by the reverse kernel.  The bytes are numpy's either way."""
     # rows of an axis read at a step: the rows do not merge into one axis
     a = random_array((2000, 3, 5, items), dtype)[:, :, ::2, ::-1]
-    previous = lib.pf_force_simd(simd)
-    try:
+    with simd_level(simd):
         plan = pyflat.explain(a, num_threads=1)
         result = pyflat.batch_flatten(a, num_threads=1)
-    finally:
-        lib.pf_force_simd(previous)
     short = items * a.itemsize <= 32
     assert plan.kernel == ("block" if short else "reverse")
     if short:
