@@ -849,8 +849,9 @@ pf_micro_kernel pf_micro_for(int64_t e, int64_t rows, int64_t cols, int64_t d_ro
     }
     /* 9 to 15 one-byte columns, which no other block fits (measured: 0.12
      * to 0.21 of memcpy by item moves, 0.54 to 0.56 by these blocks) */
-    if (e == 1 && narrow_e1_for(cols) != NULL)
-        return (pf_micro_kernel){narrow_e1_for(cols), NULL, 16, cols, PF_SIMD_SSE2};
+    const pf_micro_fn narrow = e == 1 ? narrow_e1_for(cols) : NULL;
+    if (narrow != NULL)
+        return (pf_micro_kernel){narrow, NULL, 16, cols, PF_SIMD_SSE2};
     return square_micro_for(e, rows, cols, simd);
 }
 

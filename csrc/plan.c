@@ -317,20 +317,19 @@ static void choose_kernel(pf_plan *p)
                                                            : "memcpy");
         return;
     }
-    if (s_last == -e && p->shape[last] > 1 && table_block_fits(p, kb0, t0)) {
-        p->kernel = PF_KERNEL_BLOCK; /* short reversed rows */
-        p->block_axis = kb0;
-        describe(p, "offset table");
-        return;
-    }
     if (s_last == -e && p->shape[last] > 1) {
+        if (table_block_fits(p, kb0, t0)) { /* short reversed rows */
+            p->kernel = PF_KERNEL_BLOCK;
+            p->block_axis = kb0;
+            describe(p, "offset table");
+            return;
+        }
         p->kernel = PF_KERNEL_REVERSE;
         p->simd = pf_reverse_for(e, pf_simd_level()) ? pf_simd_level() : PF_SIMD_NONE;
         describe(p, p->simd != PF_SIMD_NONE ? "vector shuffles" : "item moves");
         return;
     }
-    const int t = transpose_axis(p);
-    const int kb = block_start(p);
+    const int t = t0, kb = kb0; /* the layout has not changed since */
     pf_micro_kernel micro = {NULL, NULL, 0, 0, PF_SIMD_NONE};
     if (t >= 0)
         micro = micro_for_axes(p, t);
@@ -694,11 +693,12 @@ static void plan_layout(pf_plan *p, int ndim, const int64_t *shape,
     if (p->kernel == PF_KERNEL_TRANSPOSE && p->block_axis >= 0) {
         choose_plane_chunks(p);
         choose_plane_prefetch(p);
-    } else if (p->kernel == PF_KERNEL_TRANSPOSE)
+    } else if (p->kernel == PF_KERNEL_TRANSPOSE) {
         choose_tile_chunks(p);
-    else
+    } else {
         choose_row_chunks(p);
-    choose_block_prefetch(p);
+        choose_block_prefetch(p);
+    }
     p->streaming = p->kernel == PF_KERNEL_MEMCPY
                    && p->shape[p->cols_axis] * p->itemsize >= PF_STREAMING_MIN_RUN
                    && pf_use_streaming(p->nbytes);
