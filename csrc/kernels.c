@@ -462,17 +462,18 @@ ALWAYS_INLINE void micro_strip(const ctx *k, char *d, const char *s, int64_t i, 
 
 /* A tile: micro-kernel blocks in registers, their columns at the constant
  * step (off NULL) or from the offset table (transposes against planes).  A
- * ragged edge, where the tile spans two blocks or more there, is one more
- * block shifted back to overlap the previous one (its elements are written
- * twice, with the same bytes, all inside this tile); narrower ragged
- * edges, and tiles narrower than a block, go element by element (measured:
- * 3 float64 columns, 0.64 of memcpy with an overlapping 2x2 block, 0.85
- * with the third column by items).  Columns of items of 1 and 2 bytes,
- * whose moves one by one are the slowest, take the overlapping block
- * whenever the tile spans one (measured on the 55 layouts of the tuning
- * seeds with such blocks, two runs each: 1.08x faster by geometric mean,
- * 2.4x on uint8 with 28 columns, 2.1x on float16 with 10; ragged rows
- * too: no faster, 0.75x with 11 rows of 8-row blocks). */
+ * ragged edge of columns is one more block shifted back to overlap the
+ * previous one (its elements are written twice, with the same bytes, all
+ * inside this tile), whenever the tile spans a block: item moves one by one
+ * are slower at every itemsize (measured: 1- and 2-byte items on the 55
+ * layouts of the tuning seeds with such blocks, 1.08x faster by geometric
+ * mean, 2.4x on uint8 with 28 columns; 4- and 8-byte items on the 32
+ * layouts of seven tuning seeds with such edges, builds alternating in one
+ * process, 1.23x and 1.17x on two sets of seeds, up to 2.1x on float32
+ * with 7 columns, the 131 unchanged layouts 1.00x).  A ragged edge of rows
+ * takes the overlapping block only where the tile spans two blocks there
+ * (measured: no faster, 0.75x with 11 rows of 8-row blocks); narrower
+ * ragged rows, and tiles narrower than a block, go element by element. */
 ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t rows,
                                 int64_t cols, const int64_t *off)
 {
@@ -482,7 +483,6 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
         return;
     }
     const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
-    const int64_t cols_b = cols % mc && (k->e <= 2 || cols >= 2 * mc) ? cols : cols - cols % mc;
     /* Source rows backwards (s_row == -e): each block starts at its last
      * row, the lowest address, and is written with the destination step
      * negated (bottom row first). */
@@ -496,7 +496,7 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
      * to 1.19x faster, up to 2.6x on uint8 with 60 planes; two-axis tiles
      * 1.02 to 1.09x; 8-byte items 0.64 to 0.95x in the first pair). */
     const int by_columns = k->e <= 4;
-    const int64_t outer = by_columns ? cols_b : rows_b, inner = by_columns ? rows_b : cols_b;
+    const int64_t outer = by_columns ? cols : rows_b, inner = by_columns ? rows_b : cols;
     const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;
     /* the next block of the inner loop: mr rows down or mc columns right */
     const int64_t d_block = by_columns ? mr * k->d_row : mc * k->e;
@@ -520,10 +520,8 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
             k->micro.table(d + i * k->d_row + j * k->e, s + i * k->s_row, d_row, off + j);
         }
     }
-    if (cols_b < cols) /* right edge, every row */
-        tile_items(k, d, s, rows, cols - cols_b, off, cols_b);
-    if (rows_b < rows) /* bottom edge, left part */
-        tile_items(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols_b,
+    if (rows_b < rows) /* bottom edge */
+        tile_items(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols,
                    off, 0);
 }
 

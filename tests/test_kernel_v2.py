@@ -316,11 +316,14 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((70, 40), (e, 70 * e), e),                # ... rows for taller blocks, ragged
         fitted((64, 17), (-e, 64 * e), e),               # ... backwards, whole taller blocks
         fitted((40, 12), (e, 40 * e), e),                # ... under two blocks of columns
+        fitted((40, 13), (e, 40 * e), e),                # ... ragged, under two 8-column blocks
+        fitted((40, 6), (-e, 40 * e), e),                # ... ragged, under two 4-column blocks
         fitted((64, 20), (-e, 64 * e), e),               # ... backwards
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
         fitted((37, 5, 3), (e, 37 * e, 185 * e), e),     # transpose against planes
         fitted((37, 5, 3), (-e, 37 * e, 185 * e), e),    # ... rows read backwards
+        fitted((37, 3, 2), (e, 37 * e, 111 * e), e),     # ... 6 planes, ragged
         fitted((70, 5, 4), (-e, 70 * e, 350 * e), e),    # ... rows for taller blocks
         fitted((41, 4, 3), (2 * e, 82 * e, 328 * e), e), # ... rows at step 2
         fitted((3, 40, 4, 3), (480 * e, e, 40 * e, 160 * e), e),  # ... for each sample
