@@ -320,6 +320,7 @@ def test_every_itemsize_every_kernel(itemsize, simd):
         fitted((40, 6), (-e, 40 * e), e),                # ... ragged, under two 4-column blocks
         fitted((64, 20), (-e, 64 * e), e),               # ... backwards
         fitted((200, 4), (e, 0), e),                     # broadcast inner axis
+        fitted((20, 37), (e, 0), e),                     # ... long rows
         fitted((50, 5, 3), (16 * e, 0, e), e),           # broadcast middle axis
         fitted((37, 5, 3), (e, 37 * e, 185 * e), e),     # transpose against planes
         fitted((37, 5, 3), (-e, 37 * e, 185 * e), e),    # ... rows read backwards
