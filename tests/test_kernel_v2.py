@@ -264,6 +264,21 @@ def test_byte_shuffle_programs(shape, strides, e):
     assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
 
 
+@pytest.mark.parametrize("cols", [5, 7, 20])
+def test_units_narrower_than_a_tile_take_taller_tiles(cols):
+    """A transpose of fewer columns than a tile holds: tiles as many times
+    taller, the same area (never taller than a unit)."""
+    wide = pyflat.explain(random_array((64, 50000), np.float32).T, num_threads=1)
+    view = random_array((cols, 50000), np.float32).T
+    plan = pyflat.explain(view, num_threads=1)
+    assert plan.kernel == "transpose" and plan.tile[1] == wide.tile[1] > cols
+    assert plan.tile[0] == min(wide.tile[0] * (wide.tile[1] // cols), plan.row_chunk)
+    assert plan.tile[0] > wide.tile[0]
+    for threads in (1, 2):
+        assert pyflat.flatten(view, start_dim=0, num_threads=threads).tobytes() == \
+            np.ascontiguousarray(view).tobytes()
+
+
 @pytest.mark.parametrize("cols, kernel", [(85, "gather"), (20, "block")])
 def test_long_strided_rows_are_gathers(cols, kernel):
     """A tiny transpose (3 rows read backwards) whose rows are long, at a
