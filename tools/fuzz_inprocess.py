@@ -13,6 +13,16 @@ every variant runs the first variant's plan.
     PYTHONPATH=. python tools/fuzz_inprocess.py LIST 'old:HOOK=0' 'new:' > ab.jsonl
     python tools/fuzz_inprocess.py summary ab.jsonl old
 
+Calls repeat on the same buffers, so a layout of a few MB runs from the
+cache on a quiet machine, where the fuzz (which times memcpy, numpy and
+pyflat between the kernel's calls) and other processes sharing the cache
+leave much of it in memory: 65537 #218 took 0.24 ms from the cache and 2.1 to
+2.6 ms in the fuzz.  ``--cold`` times single calls, each after writing a
+buffer larger than the last-level cache, for changes (prefetching) that act
+only on data in memory:
+
+    PYTHONPATH=. python tools/fuzz_inprocess.py --cold LIST 'old:HOOK=0' 'new:'
+
 LIST holds "SEED INDEX" lines (tools/fuzz_ab.py changed writes them); each
 output line is a layout's best seconds per call for each variant.
 """
@@ -27,7 +37,10 @@ import time
 import numpy as np
 
 
-def measure(list_path: str, variants: list[str]) -> None:
+EVICT_BYTES = 96 << 20  # beyond this machine's 32 MB last-level cache
+
+
+def measure(list_path: str, variants: list[str], cold: bool = False) -> None:
     from pyflat import _kernel
     from pyflat.bench import fuzz
     configs = []
@@ -41,6 +54,12 @@ def measure(list_path: str, variants: list[str]) -> None:
             os.environ.pop(key, None)
         os.environ.update(env)
 
+    scratch = np.ones(EVICT_BYTES // 8) if cold else None
+
+    def evict() -> None:
+        if scratch is not None:
+            np.add(scratch, 1.0, out=scratch)
+
     for line in open(list_path):
         if not line.strip():
             continue
@@ -53,12 +72,13 @@ def measure(list_path: str, variants: list[str]) -> None:
         _kernel.copy_into(view, out, 1, 0)
         start = time.perf_counter()
         _kernel.copy_into(view, out, 1, 0)
-        calls = max(1, int(0.01 / max(time.perf_counter() - start, 1e-7)))
+        calls = 1 if cold else max(1, int(0.01 / max(time.perf_counter() - start, 1e-7)))
         best = {name: math.inf for name, _ in configs}
         for round_ in range(7):
             for name, env in configs if round_ % 2 == 0 else configs[::-1]:
                 use(env)
                 _kernel.copy_into(view, out, 1, 0)
+                evict()
                 start = time.perf_counter()
                 for _ in range(calls):
                     _kernel.copy_into(view, out, 1, 0)
@@ -82,5 +102,7 @@ def summary(path: str, base: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "--cold":
+        measure(sys.argv[2], sys.argv[3:], cold=True)
     else:
         measure(sys.argv[1], sys.argv[2:])
