@@ -504,15 +504,15 @@ static fixed_loops loops_for(int64_t e)
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
-/* The item loop for columns [j, j + cols) of a tile: at the constant step
- * (off NULL) or from the offset table. */
+/* The item loop for a tile's rows: columns at the constant step (off NULL)
+ * or from the offset table. */
 ALWAYS_INLINE void tile_items(const ctx *k, char *d, const char *s, int64_t rows,
-                              int64_t cols, const int64_t *off, int64_t j)
+                              int64_t cols, const int64_t *off)
 {
     if (off == NULL)
-        k->small(k, d + j * k->e, s + j * k->s_col, rows, cols);
+        k->small(k, d, s, rows, cols);
     else
-        k->planes_small(k, d + j * k->e, s, rows, cols, off + j);
+        k->planes_small(k, d, s, rows, cols, off);
 }
 
 /* `blocks` register blocks, the first at row i, column j of a tile. */
@@ -544,7 +544,7 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
 {
     const int64_t mr = k->micro.rows, mc = k->micro.cols;
     if (rows < mr || cols < mc) {
-        tile_items(k, d, s, rows, cols, off, 0);
+        tile_items(k, d, s, rows, cols, off);
         return;
     }
     const int64_t rows_b = rows % mr && rows >= 2 * mr ? rows : rows - rows % mr;
@@ -586,8 +586,7 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
         }
     }
     if (rows_b < rows) /* bottom edge */
-        tile_items(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols,
-                   off, 0);
+        tile_items(k, d + rows_b * k->d_row, s + rows_b * k->s_row, rows - rows_b, cols, off);
 }
 
 static void transpose_tile(const ctx *k, char *d, const char *s, int64_t rows,

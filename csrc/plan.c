@@ -600,10 +600,8 @@ static void choose_tile_chunks(pf_plan *p)
      * by geometric mean, 0.64x to 1.5x, the others 1.00x; where units are
      * shorter than a tile, wider tiles: 1.03x to 1.06x on 15 and 14,
      * 0.71x to 1.7x, not kept). */
-    if (cols < col_step && p->row_chunk > row_step) {
-        const int64_t taller = row_step * (col_step / cols);
-        p->tile_rows = taller < p->row_chunk ? taller : p->row_chunk;
-    }
+    if (cols < col_step && p->row_chunk > row_step)
+        p->tile_rows = clamp64(row_step * (col_step / cols), row_step, p->row_chunk);
 
     int64_t units = ceil_div(rows, p->row_chunk) * ceil_div(cols, p->col_chunk);
     for (int d = 0; d < p->ndim; d++) /* the product stays <= elements */
