@@ -69,9 +69,13 @@
 #define PF_PREFETCH_LINES_MIN 4
 #define PF_PREFETCH_LINES_MAX 64
 #define PF_PREFETCH_AHEAD_LINES 32
-/* Tiles of planes by item moves (odd itemsizes) prefetch each plane's line
- * this many lines of rows ahead (see choose_plane_prefetch in plan.c). */
+/* Tiles of planes prefetch each plane's line this many lines of rows ahead
+ * (see choose_plane_prefetch in plan.c). */
 #define PF_PREFETCH_PLANE_LINES 4
+/* Register blocks of items up to this size go a column of blocks at a time
+ * (see blocked_tile in kernels.c): a few source streams, which the
+ * hardware prefetcher follows; larger items go a row of blocks at a time. */
+#define PF_BLOCK_COLUMNS_MAX_ITEM 4
 
 /* Streaming stores (whole lines, pf_stream_copy) for rows of contiguous
  * runs: they spare the read of each destination line that plain stores

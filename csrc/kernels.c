@@ -407,22 +407,35 @@ ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const c
     }
 }
 
-/* The rows of a tile of planes, asking for each plane's source line
- * prefetch_rows rows ahead once per line of rows (addresses as integers,
- * as in prefetched_block_rows). */
+/* Source rows of a tile of planes per line of each plane (1 if rows are a
+ * line apart or more). */
+static int64_t rows_per_line(const ctx *k)
+{
+    const int64_t s_row = k->s_row < 0 ? -k->s_row : k->s_row;
+    return s_row > 0 && s_row < 64 ? 64 / s_row : 1;
+}
+
+/* Ask for each plane's source line prefetch_rows rows after row i of a tile
+ * (addresses as integers, as in prefetched_block_rows). */
+static void prefetch_planes(const ctx *k, const char *s, int64_t i, int64_t cols,
+                            const int64_t *off)
+{
+    const uintptr_t row = (uintptr_t)s + (uintptr_t)(i + k->p->prefetch_rows)
+                                             * (uintptr_t)k->s_row;
+    for (int64_t j = 0; j < cols; j++)
+        __builtin_prefetch((const char *)(row + (uintptr_t)off[j]), 0, 3);
+}
+
+/* The rows of a tile of planes by item moves, prefetching once per line of
+ * rows. */
 ALWAYS_INLINE void prefetched_planes(const ctx *k, char *restrict d, const char *restrict s,
                                      int64_t rows, int64_t cols, const int64_t *restrict off,
                                      int64_t e)
 {
-    const int64_t s_row = k->s_row < 0 ? -k->s_row : k->s_row;
-    const int64_t rows_per_line = s_row > 0 && s_row < 64 ? 64 / s_row : 1;
+    const int64_t per_line = rows_per_line(k);
     for (int64_t i = 0; i < rows; i++) {
-        if (i % rows_per_line == 0) {
-            const uintptr_t row = (uintptr_t)s + (uintptr_t)(i + k->p->prefetch_rows)
-                                                     * (uintptr_t)k->s_row;
-            for (int64_t j = 0; j < cols; j++)
-                __builtin_prefetch((const char *)(row + (uintptr_t)off[j]), 0, 3);
-        }
+        if (i % per_line == 0)
+            prefetch_planes(k, s, i, cols, off);
         block_rows(d + i * k->d_row, s + i * k->s_row, 1, 0, cols, off, e);
     }
 }
@@ -560,7 +573,8 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
      * such blocks, geometric mean of two before/after pairs: planes 1.12
      * to 1.19x faster, up to 2.6x on uint8 with 60 planes; two-axis tiles
      * 1.02 to 1.09x; 8-byte items 0.64 to 0.95x in the first pair). */
-    const int by_columns = k->e <= 4;
+    const int by_columns = k->e <= PF_BLOCK_COLUMNS_MAX_ITEM;
+    const int64_t per_line = rows_per_line(k);
     const int64_t outer = by_columns ? cols : rows_b, inner = by_columns ? rows_b : cols;
     const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;
     /* the next block of the inner loop: mr rows down or mc columns right */
@@ -578,6 +592,11 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
                             d_row, d_block, s_block);
             continue;
         }
+        /* a row of blocks of planes: once per line of rows (choose_plane_prefetch) */
+        if (k->p->prefetch_rows > 0 && !by_columns)
+            for (int64_t i = a; i < a + mr; i++)
+                if (i % per_line == 0)
+                    prefetch_planes(k, s, i, cols, off);
         for (int64_t b0 = 0; b0 < inner; b0 += inner_step) {
             const int64_t b = b0 + inner_step <= inner ? b0 : inner - inner_step;
             const int64_t i = (by_columns ? b : a) + (back ? mr - 1 : 0);

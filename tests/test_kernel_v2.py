@@ -495,6 +495,28 @@ def test_tiles_of_planes_prefetch_rows_ahead(dtype, shape, reverse, prefetches):
 
 
 @pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
+@pytest.mark.parametrize("dtype, reverse", [(np.float64, False), (np.float64, True),
+                                            (np.complex128, False), (np.float32, False),
+                                            (np.uint16, True)])
+def test_register_blocks_of_planes_prefetch_rows_ahead(dtype, reverse, simd):
+    """Tiles of 24 planes taken a row of register blocks at a time (items
+    of more than 4 bytes; fuzz 65537 #171, int64 against 65 planes) prefetch
+    as item moves do; blocks of smaller items go a column of blocks at a
+    time, a few streams, and do not.  The bytes are numpy's either way."""
+    items = (12 << 20) // (96 * np.dtype(dtype).itemsize)  # 8 MiB and more
+    a = random_array((2, 8, 6, items), dtype)[:, ::2].transpose(0, 3, 1, 2)
+    if reverse:
+        a = a[:, ::-1]
+    with simd_level(simd):
+        plan = _kernel.make_plan(a, 1)
+        result = pyflat.batch_flatten(a, num_threads=1)
+    assert _kernel.kernel_name(plan.kernel) == "transpose" and plan.block_axis >= 0
+    by_columns = plan.micro_rows > 0 and a.itemsize <= 4
+    assert (plan.prefetch_rows > 0) == (not by_columns)
+    assert result.tobytes() == reference(a, "channels_last").tobytes()
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
 @pytest.mark.parametrize("dtype, items", [(np.int16, 2), (np.int16, 16), (np.int16, 17),
                                           ("V3", 10), ("V3", 11), (np.float64, 4),
                                           (np.float64, 5), (np.complex128, 2)])
