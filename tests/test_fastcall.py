@@ -205,12 +205,16 @@ def test_answered_in_c() -> None:
     for call in calls:
         call()  # the layout's copier decided (api._KERNEL_TAKES)
         entered: list = []
+        # earlier tests' garbage, collected during the call, may run finalizers
+        gc.collect()
+        gc.disable()
         sys.setprofile(lambda frame, event, arg: entered.append(frame.f_code.co_name)
                        if event == "call" else None)
         try:
             call()
         finally:
             sys.setprofile(None)
+            gc.enable()
         assert [name for name in entered if name != "<lambda>"] == []
 
 
