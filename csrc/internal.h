@@ -72,10 +72,11 @@
 /* Tiles of planes prefetch each plane's line this many lines of rows ahead
  * (see choose_plane_prefetch in plan.c). */
 #define PF_PREFETCH_PLANE_LINES 4
-/* Register blocks of items up to this size go a column of blocks at a time
- * (see blocked_tile in kernels.c): a few source streams, which the
- * hardware prefetcher follows; larger items go a row of blocks at a time. */
+/* Register blocks go a column of blocks at a time for items up to this
+ * size, a row of blocks at a time for larger ones, unless a tile is this
+ * many times longer the other way (see choose_block_order in plan.c). */
 #define PF_BLOCK_COLUMNS_MAX_ITEM 4
+#define PF_BLOCK_ORDER_RATIO 4
 
 /* Streaming stores (whole lines, pf_stream_copy) for rows of contiguous
  * runs: they spare the read of each destination line that plain stores

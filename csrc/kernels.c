@@ -566,14 +566,8 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
      * negated (bottom row first). */
     const int back = k->s_row < 0;
     const int64_t d_row = back ? -k->d_row : k->d_row;
-    /* Blocks of items of up to 4 bytes go a column of blocks at a time:
-     * their tiles span 64 columns or planes and more, too many source
-     * streams for the hardware prefetcher when taken a row of blocks at a
-     * time (measured on the 47 layouts of tuning seeds 11 and 12 with
-     * such blocks, geometric mean of two before/after pairs: planes 1.12
-     * to 1.19x faster, up to 2.6x on uint8 with 60 planes; two-axis tiles
-     * 1.02 to 1.09x; 8-byte items 0.64 to 0.95x in the first pair). */
-    const int by_columns = k->e <= PF_BLOCK_COLUMNS_MAX_ITEM;
+    /* a column of blocks or a row of blocks at a time (choose_block_order) */
+    const int by_columns = k->p->micro_by_columns;
     const int64_t per_line = rows_per_line(k);
     const int64_t outer = by_columns ? cols : rows_b, inner = by_columns ? rows_b : cols;
     const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;

@@ -124,6 +124,8 @@ typedef struct {
     int64_t tile_cols;
     int64_t micro_rows;  /* transposes: the in-register block, if any; else 0 */
     int64_t micro_cols;
+    int micro_by_columns; /* 1: a tile's blocks go a column of blocks at a
+                             time, 0: a row of blocks at a time */
     int simd;            /* pf_simd of the inner loop */
     int streaming;       /* 1: non-temporal stores */
     int num_threads;     /* threads that will run it */
@@ -132,7 +134,7 @@ typedef struct {
                             partly used source lines are used up while
                             cached; 0: destination order */
     int numpy_faster;    /* cost model: numpy's own copy is expected faster */
-    char inner[96];      /* the inner loop, in words */
+    char inner[128];     /* the inner loop, in words */
     /* A byte-permute program (AVX-512 VBMI) for the row kernel, or none:
      * program 1 moves program_rows consecutive rows (blocks) at once,
      * program 2 moves program_items items of a row at a time (gathers and

@@ -495,24 +495,55 @@ def test_tiles_of_planes_prefetch_rows_ahead(dtype, shape, reverse, prefetches):
 
 
 @pytest.mark.parametrize("simd", [lib.PF_SIMD_NONE, lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
-@pytest.mark.parametrize("dtype, reverse", [(np.float64, False), (np.float64, True),
-                                            (np.complex128, False), (np.float32, False),
-                                            (np.uint16, True)])
-def test_register_blocks_of_planes_prefetch_rows_ahead(dtype, reverse, simd):
-    """Tiles of 24 planes taken a row of register blocks at a time (items
-    of more than 4 bytes; fuzz 65537 #171, int64 against 65 planes) prefetch
-    as item moves do; blocks of smaller items go a column of blocks at a
-    time, a few streams, and do not.  The bytes are numpy's either way."""
-    items = (12 << 20) // (96 * np.dtype(dtype).itemsize)  # 8 MiB and more
-    a = random_array((2, 8, 6, items), dtype)[:, ::2].transpose(0, 3, 1, 2)
+@pytest.mark.parametrize("dtype, planes, reverse, by_columns", [
+    (np.float64, (8, 6), False, False),    # 24 planes of 20 rows: a row of blocks at a time
+    (np.float64, (8, 6), True, False),     # ... rows backwards
+    (np.complex128, (8, 6), False, False),
+    (np.float32, (8, 6), False, True),     # a column of blocks at a time: no prefetch
+    (np.uint16, (16, 12), True, False),    # 96 planes: 4 times wider than tall, by rows
+])
+def test_register_blocks_of_planes_prefetch_rows_ahead(dtype, planes, reverse, by_columns, simd):
+    """Tiles of planes taken a row of register blocks at a time prefetch as
+    item moves do (fuzz 4669 #256, float64 20 rows against 154 planes);
+    a column of blocks at a time reads a few streams, and does not.  The
+    bytes are numpy's either way."""
+    rows = 20
+    count = (12 << 20) // (planes[0] * planes[1] * rows * np.dtype(dtype).itemsize) + 1
+    a = random_array((count, *planes, rows), dtype)[:, ::2].transpose(0, 3, 1, 2)
     if reverse:
         a = a[:, ::-1]
     with simd_level(simd):
         plan = _kernel.make_plan(a, 1)
         result = pyflat.batch_flatten(a, num_threads=1)
     assert _kernel.kernel_name(plan.kernel) == "transpose" and plan.block_axis >= 0
-    by_columns = plan.micro_rows > 0 and a.itemsize <= 4
-    assert (plan.prefetch_rows > 0) == (not by_columns)
+    if plan.micro_rows > 0:
+        assert plan.micro_by_columns == by_columns
+    assert (plan.prefetch_rows > 0) == (plan.micro_rows == 0 or not by_columns)
+    assert result.tobytes() == reference(a, "channels_last").tobytes()
+
+
+@pytest.mark.parametrize("simd", [lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
+@pytest.mark.parametrize("dtype, shape, by_columns", [
+    (np.float64, (3, 6, 20000), True),   # 6 columns of 20000 rows (fuzz 60221 #205)
+    (np.float64, (3, 64, 64), False),    # square tiles of 8-byte items: by rows
+    (np.float64, (3, 2, 50000), True),   # 2 columns (fuzz 60221 #221, 4.4x faster)
+    (np.uint16, (3, 3000, 16), False),   # 16 rows of 3000 columns (fuzz 777 #46)
+    (np.uint8, (3, 16, 30000), True),    # small items: by columns
+])
+def test_register_blocks_go_down_the_longer_side(dtype, shape, by_columns, simd):
+    """Register blocks go a row of blocks at a time for items of more than 4
+    bytes and a column at a time for smaller ones, unless the tile is 4
+    times longer the other way; explain() says which.  The bytes are
+    numpy's either way."""
+    a = random_array(shape, dtype).transpose(0, 2, 1)
+    with simd_level(simd):
+        plan = _kernel.make_plan(a, 1)
+        text = str(pyflat.explain(a, num_threads=1))
+        result = pyflat.batch_flatten(a, num_threads=1)
+    assert _kernel.kernel_name(plan.kernel) == "transpose" and plan.block_axis < 0
+    if plan.micro_rows > 0:
+        assert plan.micro_by_columns == by_columns
+        assert ("blocks by columns" if by_columns else "blocks by rows") in text
     assert result.tobytes() == reference(a, "channels_last").tobytes()
 
 
