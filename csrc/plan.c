@@ -542,16 +542,19 @@ static void choose_block_prefetch(pf_plan *p)
 }
 
 /* Tiles of planes by item moves, or by register blocks a row of blocks at
- * a time: each line of rows asks for the planes' lines
- * PF_PREFETCH_PLANE_LINES lines of rows ahead, where the tile has
+ * a time (choose_block_order): each line of rows asks for the planes'
+ * lines PF_PREFETCH_PLANE_LINES lines of rows ahead, where the tile has
  * PF_PREFETCH_MIN_COLS planes or more (as many source streams).  Register
- * blocks measured with variants alternating in one process, on the 14
- * layouts it changes among tuning seeds 11, 12, 13, 777 and six seeds used
- * for tuning before: 1.22x faster from the cache, 1.24x with the data in
- * memory, 0.81x to 1.76x (2 and 4 lines ahead alike, 8 and 16 1.11x). */
+ * blocks measured with variants alternating in one process, 8-byte items
+ * then all by rows, on the 14 layouts it changed among tuning seeds 11,
+ * 12, 13, 777 and six seeds used for tuning before: 1.22x faster from the
+ * cache, 1.24x with the data in memory, 0.81x to 1.76x (2 and 4 lines
+ * ahead alike, 8 and 16 1.11x).  8 of them, tiles of 10 to 61 rows, still
+ * go by rows; the 6 others now by columns. */
 static void choose_plane_prefetch(pf_plan *p)
 {
-    if ((p->micro_rows > 0 && p->micro_by_columns) || p->tile_cols < PF_PREFETCH_MIN_COLS || !beyond_the_cache(p))
+    const int by_columns = p->micro_rows > 0 && p->micro_by_columns;
+    if (by_columns || p->tile_cols < PF_PREFETCH_MIN_COLS || !beyond_the_cache(p))
         return;
     const int64_t s_row = abs64(p->src_strides[p->rows_axis]);
     p->prefetch_rows = PF_PREFETCH_PLANE_LINES * (s_row > 0 && s_row < 64 ? 64 / s_row : 1);
