@@ -166,8 +166,8 @@ typedef struct {
     /* Block rows: while copying a row, the source lines of the row
      * prefetch_rows ahead are asked for (0: none), prefetch_lines of them
      * at these offsets from its start (PF_PREFETCH_LINES_MAX at most).
-     * Tiles of planes by item moves: each plane's line prefetch_rows rows
-     * ahead, once per line of rows. */
+     * Tiles of planes by item moves or by rows of register blocks: each
+     * plane's line prefetch_rows rows ahead, once per line of rows. */
     int64_t prefetch_rows;
     int64_t prefetch_lines;
     int64_t prefetch_offsets[64];
