@@ -571,17 +571,21 @@ static void choose_plane_prefetch(pf_plan *p)
  * columns: their tiles span 64 columns or planes and more (measured on
  * the 47 layouts of tuning seeds 11 and 12 with such blocks: planes 1.12
  * to 1.19x faster than by rows, up to 2.6x on uint8 with 60 planes;
- * two-axis tiles 1.02 to 1.09x).  Larger items go by rows.  Either way,
- * not where the tile is PF_BLOCK_ORDER_RATIO times longer the other way:
- * each call of the micro-kernel would move a strip of one or two blocks.
+ * two-axis tiles 1.02 to 1.09x), unless the tile is PF_BLOCK_ORDER_RATIO
+ * times wider than tall (a call of the micro-kernel would move a strip of
+ * one or two blocks).  Larger items go by rows, unless the tile is as
+ * much taller than wide and, by rows, would read PF_PREFETCH_MIN_COLS
+ * streams or more, or make a call per row of one block or two.
  * Measured with the orders alternating in one process, on the register-
  * block transposes of tuning seeds 11, 12, 13, 777 and six earlier ones,
- * from the cache and with the data in memory: 8-byte items, the 51 it
- * changes 1.36x and 1.25x faster by geometric mean, 2x to 4.4x on 2 to 7
- * columns, 6 slower by 5%, down to 0.61x; items of up to 4 bytes, the 23
- * it changes 1.14x and 1.07x.  Not on tiles of fewer planes than
- * PF_PREFETCH_MIN_COLS (0.55x to 0.83x on 4 of 7): their 64 KB leave L1
- * before a column's strips come back to their destination lines. */
+ * from the cache and with the data in memory: 8-byte items, the 51 whose
+ * tiles are 4 times taller than wide 1.36x and 1.25x faster by geometric
+ * mean; by columns all wins on fewer columns than two blocks (1.15x to
+ * 2.7x) and on 30 and more (1.0x to 1.5x), and is mixed on 9 to 18 (0.66x
+ * to 1.97x; on the fresh seed 42424, 0.61x and 0.75x on 14 and 8 float64
+ * columns), and on tiles of 6 to 12 planes, whose 64 KB leave L1 before a
+ * column's strips come back to their destination lines (0.55x to 1.16x).
+ * Items of up to 4 bytes, the 23 it changes 1.14x and 1.07x. */
 static void choose_block_order(pf_plan *p)
 {
     if (p->micro_rows == 0)
@@ -594,7 +598,8 @@ static void choose_block_order(pf_plan *p)
         p->micro_by_columns = cols < PF_BLOCK_ORDER_RATIO * rows;
     else
         p->micro_by_columns = rows >= PF_BLOCK_ORDER_RATIO * cols
-                              && (p->block_axis < 0 || cols >= PF_PREFETCH_MIN_COLS);
+                              && (cols >= PF_PREFETCH_MIN_COLS
+                                  || (p->block_axis < 0 && cols < 2 * p->micro_cols));
     const size_t used = strlen(p->inner);
     snprintf(p->inner + used, sizeof p->inner - used, ", blocks by %s",
              p->micro_by_columns ? "columns" : "rows");

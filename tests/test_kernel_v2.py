@@ -525,6 +525,7 @@ def test_register_blocks_of_planes_prefetch_rows_ahead(dtype, planes, reverse, b
 @pytest.mark.parametrize("simd", [lib.PF_SIMD_SSE2, lib.PF_SIMD_AVX2])
 @pytest.mark.parametrize("dtype, shape, by_columns", [
     (np.float64, (3, 6, 20000), True),   # 6 columns of 20000 rows (fuzz 60221 #205)
+    (np.float64, (3, 14, 20000), False),  # 14 columns: by rows (fuzz 42424 #91)
     (np.float64, (3, 64, 64), False),    # square tiles of 8-byte items: by rows
     (np.float64, (3, 2, 50000), True),   # 2 columns (fuzz 60221 #221, 4.4x faster)
     (np.uint16, (3, 3000, 16), False),   # 16 rows of 3000 columns (fuzz 777 #46)
@@ -533,8 +534,9 @@ def test_register_blocks_of_planes_prefetch_rows_ahead(dtype, planes, reverse, b
 def test_register_blocks_go_down_the_longer_side(dtype, shape, by_columns, simd):
     """Register blocks go a row of blocks at a time for items of more than 4
     bytes and a column at a time for smaller ones, unless the tile is 4
-    times longer the other way; explain() says which.  The bytes are
-    numpy's either way."""
+    times longer the other way (8-byte items: and under two blocks wide,
+    or 16 columns and more); explain() says which.  The bytes are numpy's
+    either way."""
     a = random_array(shape, dtype).transpose(0, 2, 1)
     with simd_level(simd):
         plan = _kernel.make_plan(a, 1)
