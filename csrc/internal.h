@@ -78,6 +78,17 @@
 #define PF_BLOCK_COLUMNS_MAX_ITEM 4
 #define PF_BLOCK_ORDER_RATIO 4
 
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Rows read at a step of s_row bytes that share a 64-byte line (1 if they
+ * are a line apart or more; s_row > INT64_MIN). */
+static inline int64_t pf_rows_per_line(int64_t s_row)
+{
+    if (s_row < 0)
+        s_row = -s_row;
+    return s_row > 0 && s_row < 64 ? 64 / s_row : 1;
+}
+
 /* Streaming stores (whole lines, pf_stream_copy) for rows of contiguous
  * runs: they spare the read of each destination line that plain stores
  * make, once the output is past what the last-level cache holds, and only

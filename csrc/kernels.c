@@ -407,14 +407,6 @@ ALWAYS_INLINE void prefetched_block_rows(const ctx *k, char *restrict d, const c
     }
 }
 
-/* Source rows of a tile of planes per line of each plane (1 if rows are a
- * line apart or more). */
-static int64_t rows_per_line(const ctx *k)
-{
-    const int64_t s_row = k->s_row < 0 ? -k->s_row : k->s_row;
-    return s_row > 0 && s_row < 64 ? 64 / s_row : 1;
-}
-
 /* Ask for each plane's source line prefetch_rows rows after row i of a tile
  * (addresses as integers, as in prefetched_block_rows). */
 static void prefetch_planes(const ctx *k, const char *s, int64_t i, int64_t cols,
@@ -432,7 +424,7 @@ ALWAYS_INLINE void prefetched_planes(const ctx *k, char *restrict d, const char 
                                      int64_t rows, int64_t cols, const int64_t *restrict off,
                                      int64_t e)
 {
-    const int64_t per_line = rows_per_line(k);
+    const int64_t per_line = pf_rows_per_line(k->s_row);
     for (int64_t i = 0; i < rows; i++) {
         if (i % per_line == 0)
             prefetch_planes(k, s, i, cols, off);
@@ -514,7 +506,6 @@ static fixed_loops loops_for(int64_t e)
 
 /* ---- transposes ------------------------------------------------------------ */
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t llabs_(int64_t a) { return a < 0 ? -a : a; } /* strides > INT64_MIN */
 
 /* The item loop for a tile's rows: columns at the constant step (off NULL)
@@ -568,7 +559,6 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
     const int64_t d_row = back ? -k->d_row : k->d_row;
     /* a column of blocks or a row of blocks at a time (choose_block_order) */
     const int by_columns = k->p->micro_by_columns;
-    const int64_t per_line = rows_per_line(k);
     const int64_t outer = by_columns ? cols : rows_b, inner = by_columns ? rows_b : cols;
     const int64_t outer_step = by_columns ? mc : mr, inner_step = by_columns ? mr : mc;
     /* the next block of the inner loop: mr rows down or mc columns right */
@@ -587,10 +577,12 @@ ALWAYS_INLINE void blocked_tile(const ctx *k, char *d, const char *s, int64_t ro
             continue;
         }
         /* a row of blocks of planes: once per line of rows (choose_plane_prefetch) */
-        if (k->p->prefetch_rows > 0 && !by_columns)
+        if (k->p->prefetch_rows > 0 && !by_columns) {
+            const int64_t per_line = pf_rows_per_line(k->s_row);
             for (int64_t i = a; i < a + mr; i++)
                 if (i % per_line == 0)
                     prefetch_planes(k, s, i, cols, off);
+        }
         for (int64_t b0 = 0; b0 < inner; b0 += inner_step) {
             const int64_t b = b0 + inner_step <= inner ? b0 : inner - inner_step;
             const int64_t i = (by_columns ? b : a) + (back ? mr - 1 : 0);

@@ -19,7 +19,6 @@ int64_t pf_force_min_bytes_per_thread(int64_t nbytes)
 }
 
 static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 _Static_assert(PF_BLOCK_MAX == sizeof(((pf_plan *)0)->block_offsets) / sizeof(int64_t),
                "the plan holds PF_BLOCK_MAX block offsets");
@@ -553,11 +552,10 @@ static void choose_block_prefetch(pf_plan *p)
  * go by rows; the 6 others now by columns. */
 static void choose_plane_prefetch(pf_plan *p)
 {
-    const int by_columns = p->micro_rows > 0 && p->micro_by_columns;
-    if (by_columns || p->tile_cols < PF_PREFETCH_MIN_COLS || !beyond_the_cache(p))
+    if (p->micro_by_columns || p->tile_cols < PF_PREFETCH_MIN_COLS || !beyond_the_cache(p))
         return;
-    const int64_t s_row = abs64(p->src_strides[p->rows_axis]);
-    p->prefetch_rows = PF_PREFETCH_PLANE_LINES * (s_row > 0 && s_row < 64 ? 64 / s_row : 1);
+    const int64_t s_row = p->src_strides[p->rows_axis];
+    p->prefetch_rows = PF_PREFETCH_PLANE_LINES * pf_rows_per_line(s_row);
     const size_t used = strlen(p->inner);
     snprintf(p->inner + used, sizeof p->inner - used, ", prefetch %lld rows ahead",
              (long long)p->prefetch_rows);
