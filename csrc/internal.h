@@ -224,6 +224,22 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
  * and blocks smaller than the offset table's 0.89x and 1.8x). */
 #define PF_SHUFFLE_RUN_BYTES 8
 
+/* ... and blocks the offset table would take (one load and store per
+ * item) go by such a program where its 16-byte chunks need on average at
+ * most half these numbers of source windows (a load and a pshufb each): 3 for
+ * items of 1 and 2 bytes (8 and 16 items a chunk), 2 for 4-byte items (4 a
+ * chunk), 1.5 for a block smaller than the table's (more runs, each from
+ * its own lines); not where the table's rows prefetch.  Measured with the
+ * rule on and off alternating in one process, on the 32 layouts it changes
+ * among tuning seeds 11, 12, 13, 777, 2718, 31415, 90210, 161803 and seeds
+ * used before (4669 to 65537): 1.47x and 1.49x faster from the cache (two
+ * runs), 1.23x with the data in memory, up to 4.4x on uint8 blocks of 42
+ * items; before the limits, 4 windows a chunk gave 0.68x on int16 blocks of
+ * 80 items, and rows the table prefetched 0.6x to 0.9x on 3 of 21. */
+#define PF_OVER_TABLE_WINDOWS_X2 6
+#define PF_OVER_TABLE_WINDOWS_X2_ITEMS_4 4
+#define PF_OVER_TABLE_WINDOWS_X2_SMALLER_BLOCK 3
+
 /* Byte-permute programs move at most this many bytes per run. */
 #define PF_PROGRAM_BYTES 256
 /* ... and at least this many (twice as many for a single block or row

@@ -260,6 +260,85 @@ static int table_block_fits(const pf_plan *p, int kb, int t)
     return (micro.fn == NULL || tiny) && (t >= kb || (t < 0 && short_row));
 }
 
+/* Whether the source's extent and the output make PF_PREFETCH_MIN_BYTES
+ * or more: less comes from the last-level cache. */
+static int beyond_the_cache(const pf_plan *p)
+{
+    int64_t span = p->itemsize; /* the source's extent (fits: pf_plan_make) */
+    for (int d = 0; d < p->ndim; d++)
+        span += (p->shape[d] - 1) * abs64(p->src_strides[d]);
+    return span >= PF_PREFETCH_MIN_BYTES - p->nbytes;
+}
+
+/* a / 64 rounded down (offsets may be negative). */
+static int64_t line_of(int64_t offset) { return offset >= 0 ? offset / 64 : -((63 - offset) / 64); }
+
+/* The distinct source lines of a row of the block of axes kb.. (their
+ * offsets into lines_at): how many, or 0 where block rows do not prefetch
+ * (see PF_PREFETCH_MIN_BYTES): the source within the cache, blocks of
+ * fewer than PF_PREFETCH_BLOCK_MIN_ITEMS items, fewer lines than
+ * PF_PREFETCH_LINES_MIN or more than PF_PREFETCH_LINES_MAX. */
+static int64_t block_prefetch_lines(const pf_plan *p, int kb, int64_t *lines_at)
+{
+    int64_t elems = 1;
+    for (int d = kb; d < p->ndim; d++)
+        elems *= p->shape[d]; /* <= PF_BLOCK_MAX */
+    if (elems < PF_PREFETCH_BLOCK_MIN_ITEMS || !beyond_the_cache(p))
+        return 0;
+    int64_t lines = 0;
+    for (int64_t j = 0; j < elems; j++) {
+        const int64_t offset = block_offset(p, kb, j);
+        for (int64_t line = line_of(offset); line <= line_of(offset + p->itemsize - 1); line++) {
+            int64_t seen = 0;
+            while (seen < lines && lines_at[seen] != line * 64)
+                seen++;
+            if (seen < lines)
+                continue;
+            if (lines == PF_PREFETCH_LINES_MAX)
+                return 0;
+            lines_at[lines++] = line * 64;
+        }
+    }
+    return lines < PF_PREFETCH_LINES_MIN ? 0 : lines;
+}
+
+/* A block the offset table would take, by a byte-shuffle program at the
+ * AVX2 level instead (items of 1, 2 and 4 bytes): the table's block, or
+ * failing that the largest smaller one whose program builds, where its
+ * 16-byte chunks need few source windows on average (see
+ * PF_OVER_TABLE_WINDOWS_X2), and not where the table's rows would
+ * prefetch, which programs do not.  1 if the plan now has the program. */
+static int shuffles_over_table(pf_plan *p, int kb)
+{
+    const int64_t e = p->itemsize;
+    int64_t lines_at[PF_PREFETCH_LINES_MAX];
+    if (pf_simd_level() != PF_SIMD_AVX2 || (e != 1 && e != 2 && e != 4)
+            || block_prefetch_lines(p, kb, lines_at) > 0)
+        return 0;
+    pf_plan trial = *p;
+    int b = kb;
+    while (b < p->ndim
+           && !try_block_program(&trial, b, b > kb ? PF_PROGRAM_MIN_ITEMS_OVER_TABLE : 1))
+        b++;
+    if (b == p->ndim || !trial.program_shuffle)
+        return 0;
+    int64_t windows = 0;
+    for (int c = 0; c < trial.program_chunks; c++)
+        windows += trial.shuffle_windows[c];
+    const int64_t windows_x2 = b > kb ? PF_OVER_TABLE_WINDOWS_X2_SMALLER_BLOCK
+                               : e == 4 ? PF_OVER_TABLE_WINDOWS_X2_ITEMS_4
+                                        : PF_OVER_TABLE_WINDOWS_X2;
+    if (2 * windows > windows_x2 * trial.program_chunks)
+        return 0;
+    *p = trial;
+    p->kernel = PF_KERNEL_BLOCK;
+    p->block_axis = b;
+    p->simd = PF_SIMD_AVX2;
+    snprintf(p->inner, sizeof p->inner, "byte-shuffle program, %lld block(s) per run",
+             (long long)p->program_rows);
+    return 1;
+}
+
 static void choose_kernel(pf_plan *p)
 {
     const int last = p->ndim - 1;
@@ -277,7 +356,8 @@ static void choose_kernel(pf_plan *p)
     /* Without VBMI, byte shuffles (16-byte windows) pay only on items of 1
      * and 2 bytes, runs under PF_SHUFFLE_RUN_BYTES, and blocks that neither
      * register blocks nor reversing shuffles take, nor an offset table of
-     * a larger block (see PF_SHUFFLE_RUN_BYTES). */
+     * a larger block (see PF_SHUFFLE_RUN_BYTES); blocks the table takes
+     * may go by programs after all (shuffles_over_table). */
     const int shuffles = level == PF_SIMD_AVX2 && e <= 2
                          && !(t0 >= 0 && micro_for_axes(p, t0).fn != NULL)
                          && !(s_last == -e && pf_reverse_for(e, level));
@@ -319,6 +399,8 @@ static void choose_kernel(pf_plan *p)
     }
     if (s_last == -e && p->shape[last] > 1) {
         if (table_block_fits(p, kb0, t0)) { /* short reversed rows */
+            if (shuffles_over_table(p, kb0))
+                return;
             p->kernel = PF_KERNEL_BLOCK;
             p->block_axis = kb0;
             describe(p, "offset table");
@@ -334,6 +416,8 @@ static void choose_kernel(pf_plan *p)
     if (t >= 0)
         micro = micro_for_axes(p, t);
     if (table_block_fits(p, kb, t)) {
+        if (shuffles_over_table(p, kb))
+            return;
         p->kernel = PF_KERNEL_BLOCK;
         p->block_axis = kb;
         describe(p, "offset table");
@@ -496,42 +580,14 @@ static void choose_row_chunks(pf_plan *p)
     }
 }
 
-/* Whether the source's extent and the output make PF_PREFETCH_MIN_BYTES
- * or more: less comes from the last-level cache. */
-static int beyond_the_cache(const pf_plan *p)
-{
-    int64_t span = p->itemsize; /* the source's extent (fits: pf_plan_make) */
-    for (int d = 0; d < p->ndim; d++)
-        span += (p->shape[d] - 1) * abs64(p->src_strides[d]);
-    return span >= PF_PREFETCH_MIN_BYTES - p->nbytes;
-}
-
-/* a / 64 rounded down (offsets may be negative). */
-static int64_t line_of(int64_t offset) { return offset >= 0 ? offset / 64 : -((63 - offset) / 64); }
-
-/* Block rows: the source lines of a row ahead are prefetched (see
- * PF_PREFETCH_MIN_BYTES), each line of the block's items once. */
+/* Block rows: the source lines of a row ahead are prefetched, each line of
+ * the block's items once. */
 static void choose_block_prefetch(pf_plan *p)
 {
-    if (p->kernel != PF_KERNEL_BLOCK || p->program || p->row_elems < PF_PREFETCH_BLOCK_MIN_ITEMS
-            || !beyond_the_cache(p))
+    if (p->kernel != PF_KERNEL_BLOCK || p->program)
         return;
-    int64_t lines = 0;
-    for (int64_t j = 0; j < p->row_elems; j++) {
-        const int64_t first = line_of(p->block_offsets[j]);
-        const int64_t last = line_of(p->block_offsets[j] + p->itemsize - 1);
-        for (int64_t line = first; line <= last; line++) {
-            int64_t seen = 0;
-            while (seen < lines && p->prefetch_offsets[seen] != line * 64)
-                seen++;
-            if (seen < lines)
-                continue;
-            if (lines == PF_PREFETCH_LINES_MAX)
-                return;
-            p->prefetch_offsets[lines++] = line * 64;
-        }
-    }
-    if (lines < PF_PREFETCH_LINES_MIN)
+    const int64_t lines = block_prefetch_lines(p, p->block_axis, p->prefetch_offsets);
+    if (lines == 0)
         return;
     p->prefetch_lines = lines;
     p->prefetch_rows = ceil_div(PF_PREFETCH_AHEAD_LINES, lines);

@@ -264,6 +264,35 @@ def test_byte_shuffle_programs(shape, strides, e):
     assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
 
 
+@pytest.mark.parametrize("shape, strides, e, block", [
+    ((3000, 21, 2), (42, 1, 21), 1, (1, 2)),          # two planes of 21 bytes (seed 13 #71)
+    ((3000, 2, 13), (65, 13, -1), 1, (1, 2)),         # 13-byte rows reversed (seed 90210 #42)
+    ((40, 125, 3, 2, 2), (5000, -8, 1000, 4, -2), 2, (2, 4)),  # (seed 27182 #31)
+    ((5000, 4, 4), (52, 12, 0), 4, (1, 2)),           # a broadcast axis (seed 8128 #148)
+    ((3000, 11, 4, 4), (704, -64, 16, -4), 4, (2, 3)),  # a smaller block (seed 42424 #211)
+    ((3000, 28, 7), (176, 4, 0), 4, (2, 2)),          # a smaller block (seed 161803 #55)
+])
+def test_shuffle_programs_over_the_offset_table(shape, strides, e, block):
+    """Blocks the offset table would take, of 1-, 2- and 4-byte items, go by
+    a pshufb program at the AVX2 level where its 16-byte chunks need few
+    source windows: the table's block or a smaller one (explain() names its
+    axes).  Exact bytes at every level."""
+    layout = fitted(shape, strides, e)
+    found = check_layout(layout, np.random.default_rng(e), SETTINGS)
+    assert not found, "\n".join(map(str, found))
+    view = make_view(layout, make_source(layout, np.random.default_rng(0)))
+    with simd_level(lib.PF_SIMD_AVX2):
+        plan = pyflat.explain(view, start_dim=0, num_threads=1)
+        result = pyflat.flatten(view, start_dim=0, num_threads=1)
+    assert result.tobytes() == np.ascontiguousarray(view).tobytes()
+    cpu = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
+    if cpu in ("avx2", "avx512vbmi"):
+        assert plan.kernel == "block" and "byte-shuffle program" in plan.inner
+        assert f"axes {block[0]}..{block[1]} " in str(plan)
+    else:
+        assert "offset table" in plan.inner
+
+
 @pytest.mark.parametrize("cols", [5, 7, 20])
 def test_units_narrower_than_a_tile_take_taller_tiles(cols):
     """A transpose of fewer columns than a tile holds: tiles as many times
@@ -415,7 +444,7 @@ def test_long_runs_of_large_outputs_stream(run, rows, streams):
     (np.int16, (12000, 3, 5, 12), (0, 3, 1, 2), False, True),   # 180 items
     (np.float32, (6000, 2, 8, 12), (0, 1, 3, 2), False, True),  # 2 rows per group
     (np.float32, (4000, 8, 12), (0, 2, 1), False, False),       # source and output < 8 MiB
-    (np.float32, (40000, 2, 6), (0, 2, 1), False, False),       # rows of 12 items
+    (np.float64, (100000, 2, 6), (0, 2, 1), False, False),      # rows of 12 items, 9.6 MB
 ])
 def test_block_rows_prefetch_the_row_ahead(dtype, shape, perm, reverse, prefetches):
     """Block rows ask for the source lines of a row ahead where the source's
