@@ -60,6 +60,18 @@ def test_same_seed_same_layouts_and_bytes():
     assert summary(7) != summary(8)
 
 
+def test_fill_words_wrap_at_2_to_the_32(monkeypatch):
+    """The fill's words are (k + salt) * 2654435761 modulo 2**32, also in
+    chunks that start past 2**32 (seed 8675309's layout 1: a salt near 2**32
+    and 100 MB to fill made the fill overflow)."""
+    from pyflat.bench import fuzz
+    monkeypatch.setattr(fuzz, "FILL_CHUNK", 4)  # chunks start at k + salt = 2**32 - 6, -2, +2
+    buffer = np.empty(4 * 10 + 1, np.uint8)
+    fuzz._fill(buffer, 2**32 - 6)
+    expected = [(k + 2**32 - 6) % 2**32 * 2654435761 % 2**32 for k in range(10)]
+    assert buffer[:40].view(np.uint32).tolist() == expected and buffer[40] == 0x5A
+
+
 def test_a_layout_does_not_depend_on_the_count_or_start():
     assert [draw(3, i) for i in range(5)] == [layout for layout, _ in layouts(3, 5)]
     assert [layout for layout, _ in layouts(3, 2, start=3)] == [draw(3, 3), draw(3, 4)]

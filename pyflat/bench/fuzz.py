@@ -326,8 +326,9 @@ def _fill(buffer: np.ndarray, salt: int) -> None:
     words = buffer[:buffer.size // 4 * 4].view(np.uint32)
     for start in range(0, words.size, FILL_CHUNK):
         chunk = words[start:start + FILL_CHUNK]
-        np.multiply(np.arange(start + salt, start + salt + chunk.size, dtype=np.uint32),
-                    np.uint32(2654435761), out=chunk)
+        k = np.arange(start, start + chunk.size, dtype=np.uint64) + np.uint64(salt)
+        # k mod 2**32 (astype wraps): salts near 2**32 must not overflow
+        np.multiply(k.astype(np.uint32), np.uint32(2654435761), out=chunk)
     buffer[words.size * 4:] = 0x5A
 
 
