@@ -42,6 +42,12 @@
 /* ... and this many columns of items of 8 bytes or more, moved one by one
  * from rows read at a step (see choose_kernel in plan.c). */
 #define PF_STEP_ROWS_TILE_COLS 8
+/* Transposes by register blocks of 8-byte items with this many rows and
+ * columns or more take tiles of PF_LONG_TILE_ROWS rows, one block wide
+ * (see choose_kernel). */
+#define PF_LONG_TILE_MIN_ROWS 256
+#define PF_LONG_TILE_MIN_COLS 16
+#define PF_LONG_TILE_ROWS 512
 /* Tiles whose rows are vector gathers: this many columns (measured: 2 x 64
  * tiles cost 2.5x a 2 x 512 one per item). */
 #define PF_FEW_ROWS_TILE_COLS 512

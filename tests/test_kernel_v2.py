@@ -211,15 +211,18 @@ def test_taller_blocks_where_rows_fill_them(dtype, rows, block_rows):
 
 @pytest.mark.parametrize("dtype, step, tile", [
     (np.float64, 2, (512, 8)), (np.complex128, 3, (128, 8)), ("V12", 2, (220, 8)),
-    (np.float64, 1, (128, 32)), (np.float32, 2, (256, 64))])
+    (np.float64, 1, None), (np.float32, 2, (256, 64))])
 def test_far_columns_of_rows_at_a_step(dtype, step, tile):
     """Transposes of columns 64 KiB or more apart whose rows are read at a
     step, items of 8 bytes or more moved one by one: tiles 8 columns wide
-    and as much taller; not with rows read contiguously (register blocks
-    there), nor for smaller items."""
+    and as much taller; not with rows read contiguously (tiles 4 times
+    taller, or long tiles one register block wide where the CPU has those
+    blocks), nor for smaller items."""
     a = random_array((35, 9000 * step), dtype)
     view = a.T[::step]
     plan = _kernel.make_plan(view, 1)
+    if tile is None:
+        tile = (512, 4) if plan.micro_rows else (128, 32)
     assert (plan.tile_rows, plan.tile_cols) == tile
     for threads in (1, 2):
         result = pyflat.flatten(view, 0, num_threads=threads)
@@ -291,6 +294,31 @@ def test_shuffle_programs_over_the_offset_table(shape, strides, e, block):
         assert f"axes {block[0]}..{block[1]} " in str(plan)
     else:
         assert "offset table" in plan.inner
+
+
+@pytest.mark.parametrize("rows, cols, backwards, long_tiles", [
+    (2000, 100, False, True), (300, 16, False, True),
+    (2000, 100, True, False),   # rows read backwards
+    (2000, 12, False, False),   # under 16 columns
+    (200, 100, False, False),   # under 256 rows
+])
+def test_long_8_byte_transposes_take_tiles_one_block_wide(rows, cols, backwards, long_tiles):
+    """Transposes by register blocks of 8-byte items with 256 rows and 16
+    columns and more, rows read forwards, take tiles of 512 rows one block
+    (4 columns) wide: each column's rows are read as one long run."""
+    view = random_array((cols, rows), np.float64).T
+    if backwards:
+        view = view[::-1]
+    with simd_level(lib.PF_SIMD_AVX2):
+        plan = pyflat.explain(view, start_dim=0, num_threads=1)
+        assert pyflat.flatten(view, start_dim=0, num_threads=1).tobytes() == \
+            np.ascontiguousarray(view).tobytes()
+    assert plan.kernel == "transpose"
+    if plan.simd == "avx2":
+        assert (plan.tile == (512, 4)) == long_tiles
+    for threads in (1, 2):
+        assert pyflat.flatten(view, start_dim=0, num_threads=threads).tobytes() == \
+            np.ascontiguousarray(view).tobytes()
 
 
 @pytest.mark.parametrize("cols", [5, 7, 20])
