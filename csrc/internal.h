@@ -232,10 +232,10 @@ pf_rows_simd_fn pf_gather_for(int64_t e, int64_t s_col, int simd);
 
 /* ... and blocks the offset table would take (one load and store per
  * item) go by such a program where its 16-byte chunks need on average at
- * most half these numbers of source windows (a load and a pshufb each): 3 for
- * items of 1 and 2 bytes (8 and 16 items a chunk), 2 for 4-byte items (4 a
- * chunk), 1.5 for a block smaller than the table's (more runs, each from
- * its own lines); not where the table's rows prefetch.  Measured with the
+ * most half as many source windows (a load and a pshufb each) as these
+ * numbers: 3 for items of 1 and 2 bytes (16 and 8 items a chunk), 2 for
+ * 4-byte items (4 a chunk), 1.5 for a block smaller than the table's (more
+ * runs, each from its own lines); not where the table's rows prefetch.  Measured with the
  * rule on and off alternating in one process, on the 32 layouts it changes
  * among tuning seeds 11, 12, 13, 777, 2718, 31415, 90210, 161803 and seeds
  * used before (4669 to 65537): 1.47x and 1.49x faster from the cache (two

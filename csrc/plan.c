@@ -288,7 +288,8 @@ static int64_t block_prefetch_lines(const pf_plan *p, int kb, int64_t *lines_at)
     int64_t lines = 0;
     for (int64_t j = 0; j < elems; j++) {
         const int64_t offset = block_offset(p, kb, j);
-        for (int64_t line = line_of(offset); line <= line_of(offset + p->itemsize - 1); line++) {
+        const int64_t last = line_of(offset + p->itemsize - 1);
+        for (int64_t line = line_of(offset); line <= last; line++) {
             int64_t seen = 0;
             while (seen < lines && lines_at[seen] != line * 64)
                 seen++;
@@ -506,7 +507,8 @@ static void choose_kernel(pf_plan *p)
          * columns 0.7x to 0.9x; rows read backwards 0.76x to 1.15x (seed 13
          * #197, and the fresh seed 555444's #40, which it was judged on). */
         if (micro.fn != NULL && e == 8 && p->src_strides[t] == e
-                && p->shape[t] >= PF_LONG_TILE_MIN_ROWS && p->shape[last] >= PF_LONG_TILE_MIN_COLS) {
+                && p->shape[t] >= PF_LONG_TILE_MIN_ROWS
+                && p->shape[last] >= PF_LONG_TILE_MIN_COLS) {
             p->tile_rows = PF_LONG_TILE_ROWS;
             p->tile_cols = micro.cols;
         }

@@ -244,6 +244,23 @@ def test_groups_of_short_rows(kernel, index):
         assert result.tobytes() == np.ascontiguousarray(view).tobytes()
 
 
+def cpu_has_avx2():
+    plan = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first")
+    return plan.simd in ("avx2", "avx512vbmi")
+
+
+def checked_with_avx2_plan(shape, strides, e):
+    """The plan at the AVX2 level (clamped to what the CPU has) of a view of
+    that layout, whose bytes are checked against numpy at every level (in a
+    buffer that ends where the view does, for the sanitizer build)."""
+    layout = fitted(shape, strides, e)
+    found = check_layout(layout, np.random.default_rng(e), SETTINGS)
+    assert not found, "\n".join(map(str, found))
+    view = make_view(layout, make_source(layout, np.random.default_rng(0)))
+    with simd_level(lib.PF_SIMD_AVX2):
+        return pyflat.explain(view, start_dim=0, num_threads=1)
+
+
 @pytest.mark.parametrize("shape, strides, e", [
     ((2000, 3, 4), (-12, 1, 3), 1),    # 4x3 bytes a sample, samples reversed (fuzz 8128 #270)
     ((3000, 6, 11), (12, 1, 0), 1),    # a broadcast axis (fuzz 8128 #116)
@@ -254,17 +271,10 @@ def test_byte_shuffle_programs(shape, strides, e):
     """Without VBMI, tiny blocks and short runs of 1- and 2-byte items go by
     pshufb programs whose 16-byte loads stay inside the view's memory: the
     plan says so at the AVX2 level where the CPU has it, and the bytes are
-    exact at every level (views in buffers that end where they do, for the
-    sanitizer build)."""
-    layout = fitted(shape, strides, e)
-    found = check_layout(layout, np.random.default_rng(e), SETTINGS)
-    assert not found, "\n".join(map(str, found))
-    view = make_view(layout, make_source(layout, np.random.default_rng(0)))
-    with simd_level(lib.PF_SIMD_AVX2):
-        plan = pyflat.explain(view, start_dim=0, num_threads=1)
+    exact at every level."""
+    plan = checked_with_avx2_plan(shape, strides, e)
     assert ("byte-shuffle program" in plan.inner) == (plan.simd == "avx2")
-    cpu = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
-    assert (plan.simd == "avx2") == (cpu in ("avx2", "avx512vbmi"))
+    assert (plan.simd == "avx2") == cpu_has_avx2()
 
 
 @pytest.mark.parametrize("shape, strides, e, block", [
@@ -280,16 +290,8 @@ def test_shuffle_programs_over_the_offset_table(shape, strides, e, block):
     a pshufb program at the AVX2 level where its 16-byte chunks need few
     source windows: the table's block or a smaller one (explain() names its
     axes).  Exact bytes at every level."""
-    layout = fitted(shape, strides, e)
-    found = check_layout(layout, np.random.default_rng(e), SETTINGS)
-    assert not found, "\n".join(map(str, found))
-    view = make_view(layout, make_source(layout, np.random.default_rng(0)))
-    with simd_level(lib.PF_SIMD_AVX2):
-        plan = pyflat.explain(view, start_dim=0, num_threads=1)
-        result = pyflat.flatten(view, start_dim=0, num_threads=1)
-    assert result.tobytes() == np.ascontiguousarray(view).tobytes()
-    cpu = pyflat.explain(np.zeros((2, 64, 64), np.float32), data_format="channels_first").simd
-    if cpu in ("avx2", "avx512vbmi"):
+    plan = checked_with_avx2_plan(shape, strides, e)
+    if cpu_has_avx2():
         assert plan.kernel == "block" and "byte-shuffle program" in plan.inner
         assert f"axes {block[0]}..{block[1]} " in str(plan)
     else:
