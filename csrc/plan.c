@@ -550,14 +550,8 @@ static void fill_block(pf_plan *p)
     int64_t elems = 1;
     for (int d = kb; d < p->ndim; d++)
         elems *= p->shape[d];
-    for (int64_t j = 0; j < elems; j++) {
-        int64_t rest = j, off = 0;
-        for (int d = p->ndim - 1; d >= kb; d--) {
-            off += rest % p->shape[d] * p->src_strides[d];
-            rest /= p->shape[d];
-        }
-        p->block_offsets[j] = off;
-    }
+    for (int64_t j = 0; j < elems; j++)
+        p->block_offsets[j] = block_offset(p, kb, j);
     p->row_elems = elems;
 }
 
